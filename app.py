@@ -1,0 +1,90 @@
+"""The server: ``create_app()`` for Quart, and ``python app.py`` to serve it with Hypercorn.
+
+Environment: REDIS_URL (unset: the embedded in-process fakeredis), HOST, PORT, WORKERS, MARKET,
+USER_STREAM_LENGTH_MAX, MARKET_STREAM_LENGTH_MAX, AGING_INTERVAL_SECONDS, ... (finance/settings.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from finance import aging, api
+from finance.clock import Clock
+from finance.connection import connect
+from finance.market import Market
+from finance.settings import Settings
+
+log = logging.getLogger("app")
+
+
+def create_app(settings: Settings | None = None, *, redis_server: Any = None, clock: Clock | None = None) -> Quart:
+    """The app. ``redis_server`` is a fakeredis server for tests; ``clock`` pins time in tests."""
+    settings = settings or Settings.from_env()
+    app = Quart(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.body_size_max_bytes
+    app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "msgspec"
+    QuartSchema(
+        app,
+        info=Info(title="Invoice financing", version="0.1.0",
+                  description="Amounts are integers in paise (INR minor units). Times are ISO 8601 UTC."),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+    )
+    api.register(app)
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start() -> None:
+        redis = connect(settings, server=redis_server)
+        market = Market.create(redis, settings, clock)
+        app.extensions["market"] = market
+        if settings.aging_interval_seconds > 0:
+            tasks.append(asyncio.create_task(aging.run_forever(market), name="aging"))
+
+    @app.after_serving
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+        await app.extensions["market"].redis.aclose()
+
+    return app
+
+
+def main() -> None:
+    from hypercorn.config import Config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.accesslog = None
+    config.keep_alive_timeout = 75
+    if settings.embedded:
+        print("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
+              "nothing is persisted, all data is lost at exit.", flush=True)
+    else:
+        print(f"Using Redis at {settings.redis_url} with {settings.workers} worker(s).", flush=True)
+    print(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+    if settings.workers > 1:
+        from hypercorn.run import run
+
+        config.application_path = "app:create_app()"
+        config.workers = settings.workers
+        run(config)
+    else:
+        from hypercorn.asyncio import serve
+
+        asyncio.run(serve(create_app(settings), config))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

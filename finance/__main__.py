@@ -1,0 +1,5 @@
+import sys
+
+from finance.cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""The periodic task that ages invoices: funded past due -> overdue, overdue past grace -> defaulted,
+listed past due -> cancelled. Every server process runs it; the script is idempotent, so concurrent
+runs only repeat work that finds nothing to do."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from finance.connection import UNAVAILABLE_ERRORS
+from finance.market import Market
+
+log = logging.getLogger(__name__)
+
+
+async def age_once(market: Market) -> dict[str, int]:
+    """One pass; loops until a pass finds less than a full batch, so a backlog clears in one call."""
+    total = {"overdue": 0, "defaulted": 0, "expired": 0}
+    batch_max = 500
+    while True:
+        counts = (await market.scripts.age_invoices(market.clock.now(), batch_max)).data()
+        for name in total:
+            total[name] += counts[name]
+        if max(counts.values()) < batch_max:
+            return total
+
+
+async def run_forever(market: Market) -> None:
+    interval = market.settings.aging_interval_seconds
+    while True:
+        try:
+            counts = await age_once(market)
+            if any(counts.values()):
+                log.info("aged invoices: %s", counts)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("aging skipped, Redis unavailable: %s", error)
+        await asyncio.sleep(interval)

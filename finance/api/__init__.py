@@ -1,0 +1,14 @@
+"""HTTP API: the blueprints, and the only part of ``finance`` that imports Quart."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from finance.api import auth, health, invoices, users, wallet
+from finance.api.errors import register_error_handlers
+
+
+def register(app: Quart) -> None:
+    for module in (auth, users, wallet, invoices, health):
+        app.register_blueprint(module.blueprint)
+    register_error_handlers(app)

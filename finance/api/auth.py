@@ -1,0 +1,41 @@
+"""/api/auth: register, login, logout."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+from quart_schema import document_response
+
+from finance import users
+from finance.api.http import authenticated, bearer_token, json, json_body, market
+from finance.api.schemas import ErrorOut, LoginRequest, RegisterRequest, SessionOut
+from finance.users import User
+
+blueprint = Blueprint("auth", __name__, url_prefix="/api/auth")
+
+
+@blueprint.post("/register")
+@json_body(RegisterRequest)
+@document_response(SessionOut, 201)
+@document_response(ErrorOut, 409)
+async def register(body: RegisterRequest) -> Response:
+    """Create an account (role seller, investor or buyer) and sign in."""
+    session = await users.register(market(), body.name, body.email, body.password, body.role, body.company)
+    return json({"user": session.user.public(), "token": session.token}, 201)
+
+
+@blueprint.post("/login")
+@json_body(LoginRequest)
+@document_response(SessionOut, 200)
+@document_response(ErrorOut, 401)
+async def login(body: LoginRequest) -> Response:
+    """Exchange email and password for a new bearer token."""
+    session = await users.login(market(), body.email, body.password)
+    return json({"user": session.user.public(), "token": session.token})
+
+
+@blueprint.post("/logout")
+@authenticated()
+async def logout(user: User) -> Response:
+    """Revoke the bearer token this request carries."""
+    await users.logout(market(), bearer_token())
+    return Response("", status=204)

@@ -1,0 +1,124 @@
+"""Request plumbing shared by the blueprints: strict JSON bodies, bearer auth, Idempotency-Key, replies."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import msgspec
+from quart import Response, current_app, request
+from quart_schema import document_request, document_response, security_scheme
+
+from finance import users
+from finance.api.errors import BadRequest
+from finance.api.schemas import ErrorOut
+from finance.market import Market
+from finance.outcomes import DomainError, Outcome
+from finance.scripts import Idempotency, Reply
+from finance.users import Role, User
+
+Model = TypeVar("Model", bound=msgspec.Struct)
+Handler = Callable[..., Awaitable[Any]]
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def market() -> Market:
+    found: Market = current_app.extensions["market"]
+    return found
+
+
+def decode_body(body: bytes, model: type[Model]) -> Model:
+    """Strict decode; an empty body is ``{}``."""
+    decoder = _DECODERS.get(model)
+    if decoder is None:
+        decoder = _DECODERS[model] = msgspec.json.Decoder(model)
+    try:
+        result: Model = decoder.decode(body or b"{}")
+    except msgspec.ValidationError as error:
+        raise BadRequest("invalid_request", str(error)) from None
+    except msgspec.DecodeError as error:
+        raise BadRequest("malformed_json", f"the body is not valid JSON: {error}") from None
+    return result
+
+
+def json_body(model: type[msgspec.Struct]) -> Callable[[Handler], Handler]:
+    """Decodes the body into ``model`` and passes it as ``body``; keeps the raw bytes for idempotency."""
+
+    def decorator(func: Handler) -> Handler:
+        document_request(model)(func)
+
+        @wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            raw = await request.get_data(cache=True)
+            return await func(*args, body=decode_body(raw, model), **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def authenticated(*roles: Role) -> Callable[[Handler], Handler]:
+    """Resolves the bearer token to ``user`` (401 otherwise) and, when roles are given, checks them (403)."""
+
+    def decorator(func: Handler) -> Handler:
+        security_scheme([{"bearer": []}])(func)
+        document_response(ErrorOut, 401)(func)
+
+        @wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = await users.authenticate(market(), bearer_token())
+            if roles:
+                users.require_role(user, *roles)
+            return await func(*args, user=user, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DomainError(Outcome.UNAUTHORIZED, "send Authorization: Bearer <token>")
+    return token.strip()
+
+
+def path_id(raw: str) -> str:
+    """An id from the path; anything that could not be one of ours is simply not found."""
+    if not _ID.match(raw):
+        raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
+    return raw
+
+
+async def idempotency(user: User) -> Idempotency | None:
+    """The request's Idempotency-Key, scoped to (user, method, path), with its body's canonical hash."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    raw = await request.get_data(cache=True)
+    try:
+        canonical = msgspec.json.encode(msgspec.json.decode(raw or b"{}"), order="sorted")
+    except msgspec.DecodeError:
+        canonical = raw
+    body_hash = hashlib.sha256(canonical).hexdigest()
+    return Idempotency(user.id, request.method, request.path, key, body_hash)
+
+
+def reply(result: Reply, status: int = 200) -> Response:
+    """A script's JSON reply, passed through as it is (encoded once, in Redis)."""
+    response = Response(result.json, status=status, content_type="application/json")
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def json(data: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(data), status=status, content_type="application/json")

@@ -1,0 +1,51 @@
+"""Operator commands: ``python -m finance check`` and ``python -m finance seed-demo``.
+
+Both use REDIS_URL (and MARKET) from the environment, like the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from finance import demo, ledger
+from finance.connection import connect
+from finance.market import Market
+from finance.settings import Settings
+
+
+async def _check(market: Market) -> int:
+    report = await ledger.check(market)
+    print(f"checked {report.wallets} wallets, {report.entries} ledger entries, {report.invoices} invoices")
+    for problem in report.problems:
+        print(f"BROKEN: {problem}")
+    print("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+async def _seed(market: Market) -> int:
+    print(json.dumps(await demo.seed(market), indent=2))
+    return 0
+
+
+async def _main(command: str) -> int:
+    settings = Settings.from_env()
+    if settings.embedded:
+        print("REDIS_URL is not set: the embedded fakeredis lives inside the server process, so there is "
+              "nothing here to check or seed. Set REDIS_URL=redis://host:port/db.", file=sys.stderr)
+        return 2
+    redis = connect(settings)
+    try:
+        market = Market.create(redis, settings)
+        return await (_check(market) if command == "check" else _seed(market))
+    finally:
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m finance", description=__doc__)
+    parser.add_argument("command", choices=["check", "seed-demo"])
+    args = parser.parse_args(argv)
+    return asyncio.run(_main(args.command))

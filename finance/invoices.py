@@ -1,0 +1,127 @@
+"""Invoices: listing, reading, the market and the parties' lists, cancelling, funding and repaying."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from finance import ids
+from finance.clock import iso_from_ms
+from finance.dates import parse_instant_ms
+from finance.keys import SORT_INDEXES
+from finance.market import Market
+from finance.money import require_amount
+from finance.outcomes import DomainError, Outcome
+from finance.pages import score_cursor
+from finance.scripts import Idempotency, InvoiceQuery, Reply
+from finance.users import Role, User, require_role
+
+INVOICE_NUMBER_LENGTH_MAX = 64
+DESCRIPTION_LENGTH_MAX = 1_000
+DUE_DATE_YEARS_MAX = 10
+
+
+@dataclass(frozen=True)
+class NewInvoice:
+    invoice_number: str
+    buyer_id: str
+    amount: object
+    ask_amount: object
+    due_date: str
+    description: str | None = None
+
+
+async def create(market: Market, seller: User, new: NewInvoice, idempotency: Idempotency | None = None) -> Reply:
+    require_role(seller, Role.SELLER)
+    number = new.invoice_number.strip()
+    if not number or len(number) > INVOICE_NUMBER_LENGTH_MAX:
+        raise DomainError(Outcome.INVALID_FIELD, f"invoiceNumber must be 1 to {INVOICE_NUMBER_LENGTH_MAX} characters")
+    description = (new.description or "").strip()
+    if len(description) > DESCRIPTION_LENGTH_MAX:
+        raise DomainError(Outcome.INVALID_FIELD, f"description must be at most {DESCRIPTION_LENGTH_MAX} characters")
+    amount = require_amount(new.amount, "amount")
+    ask_amount = require_amount(new.ask_amount, "askAmount")
+    if ask_amount > amount:
+        raise DomainError(Outcome.ASK_ABOVE_AMOUNT, "askAmount must not be above amount")
+    now = market.clock.now()
+    due_ms = parse_instant_ms(new.due_date, "dueDate")
+    if due_ms <= now.epoch_ms:
+        raise DomainError(Outcome.DUE_DATE_NOT_IN_FUTURE, "dueDate must be in the future")
+    if due_ms > now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000:
+        raise DomainError(Outcome.INVALID_FIELD, f"dueDate must be within {DUE_DATE_YEARS_MAX} years")
+    if new.buyer_id == seller.id:
+        raise DomainError(Outcome.INVALID_BUYER, "buyerId does not name a registered buyer")
+    invoice = {
+        "id": ids.invoice_id(), "invoiceNumber": number, "sellerId": seller.id, "seller": seller.display_name,
+        "buyerId": new.buyer_id, "amount": amount, "askAmount": ask_amount, "dueDate": iso_from_ms(due_ms),
+        "dueAt": due_ms, "description": description,
+    }
+    return await market.scripts.create_invoice(invoice, now, idempotency)
+
+
+async def get(market: Market, caller: User, invoice_id: str) -> Reply:
+    return await market.scripts.read_invoice(invoice_id, caller.id)
+
+
+async def cancel(market: Market, seller: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
+    require_role(seller, Role.SELLER)
+    return await market.scripts.cancel_invoice(invoice_id, seller.id, market.clock.now(), idempotency)
+
+
+async def fund(market: Market, investor: User, invoice_id: str, amount: object,
+               idempotency: Idempotency | None = None) -> Reply:
+    require_role(investor, Role.INVESTOR)
+    paise = require_amount(amount)
+    return await market.scripts.fund_invoice(
+        invoice_id, investor.id, investor.display_name, ids.investment_id(), paise, market.clock.now(), idempotency
+    )
+
+
+async def repay(market: Market, buyer: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
+    require_role(buyer, Role.BUYER)
+    return await market.scripts.repay_invoice(invoice_id, buyer.id, market.clock.now(), idempotency)
+
+
+@dataclass(frozen=True)
+class MarketFilter:
+    min_amount: int | None = None
+    max_amount: int | None = None
+    due_after: str | None = None
+    due_before: str | None = None
+    seller_id: str = ""
+    buyer_id: str = ""
+    sort: str = "newest"
+    limit: int = 20
+    cursor: str | None = None
+
+
+async def marketplace(market: Market, page: MarketFilter) -> Reply:
+    """Listed invoices, filtered, sorted newest first, by amount or by due date (both ascending)."""
+    if page.sort not in SORT_INDEXES:
+        raise DomainError(Outcome.INVALID_QUERY, f"sort must be one of {', '.join(SORT_INDEXES)}")
+    due_after = parse_instant_ms(page.due_after, "dueAfter", Outcome.INVALID_QUERY) if page.due_after else None
+    due_before = parse_instant_ms(page.due_before, "dueBefore", Outcome.INVALID_QUERY) if page.due_before else None
+    cursor_score, cursor_member = score_cursor(page.cursor)
+    # the index's own score bounds the range when the filter is on the sort key
+    low, high = "-inf", "+inf"
+    if page.sort == "amount":
+        low = str(page.min_amount) if page.min_amount is not None else low
+        high = str(page.max_amount) if page.max_amount is not None else high
+    elif page.sort == "dueDate":
+        low = str(due_after) if due_after is not None else low
+        high = str(due_before) if due_before is not None else high
+    query = InvoiceQuery(
+        order="desc" if page.sort == "newest" else "asc", score_min=low, score_max=high,
+        cursor_score=cursor_score, cursor_member=cursor_member, limit=page.limit,
+        min_amount=page.min_amount, max_amount=page.max_amount, due_after_ms=due_after, due_before_ms=due_before,
+        seller_id=page.seller_id, buyer_id=page.buyer_id, status="listed",
+    )
+    return await market.scripts.query_invoices(market.keys.listed_index(page.sort), query)
+
+
+async def own(market: Market, user: User, role: Role, status: str = "", limit: int = 20,
+              cursor: str | None = None) -> Reply:
+    """The caller's own invoices as seller, buyer or investor (the role must be theirs), newest first."""
+    require_role(user, role)
+    cursor_score, cursor_member = score_cursor(cursor)
+    query = InvoiceQuery(cursor_score=cursor_score, cursor_member=cursor_member, limit=limit, status=status)
+    return await market.scripts.query_invoices(market.keys.user_invoices(user.id), query)

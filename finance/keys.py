@@ -1,0 +1,142 @@
+"""Every Redis key name, in one place.
+
+All keys of one market carry the market's hash tag (``{main}``), so they hash to one Redis Cluster slot
+and every Lua script stays single-slot. Lua scripts that derive keys from ids they read (a seller's
+wallet from an invoice's ``sellerId``) use functions generated from ``TEMPLATES`` below, so this module
+stays the only place that knows a key's shape. See docs/redis-keys.md for types and fields.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "fin"
+EXTERNAL_ACCOUNT = "external"
+
+# name -> suffix after the market prefix; "{id}" is the one variable part
+TEMPLATES: dict[str, str] = {
+    "user": "user:{id}",
+    "users_by_email": "users:by-email",
+    "token": "token:{id}",
+    "wallet": "wallet:{id}",
+    "wallet_entries": "wallet:{id}:entries",
+    "wallets": "wallets",
+    "ledger": "ledger",
+    "user_stream": "stream:user:{id}",
+    "market_stream": "stream:market",
+    "notifications_read": "user:{id}:notifications-read",
+    "user_invoices": "user:{id}:invoices",
+    "user_investments": "user:{id}:investments",
+    "invoice_numbers": "user:{id}:invoice-numbers",
+    "stats": "user:{id}:stats",
+    "daily": "user:{id}:daily",
+    "invoice": "invoice:{id}",
+    "investment": "investment:{id}",
+    "listed_by_created": "market:listed:by-created",
+    "listed_by_amount": "market:listed:by-amount",
+    "listed_by_due": "market:listed:by-due",
+    "funded_by_due": "market:funded:by-due",
+    "overdue_by_due": "market:overdue:by-due",
+    "idempotency": "idempotency:{id}",
+}
+
+# marketplace sort name -> index
+SORT_INDEXES = {"newest": "listed_by_created", "amount": "listed_by_amount", "dueDate": "listed_by_due"}
+
+
+class Keys:
+    """Key names of one market."""
+
+    def __init__(self, market: str = "main") -> None:
+        if not market or any(c in market for c in "{}: "):
+            raise ValueError(f"bad market name {market!r}")
+        self.market = market
+        self.prefix = f"{NAMESPACE}:{{{market}}}:"
+
+    def _key(self, name: str, ident: str = "") -> str:
+        return self.prefix + TEMPLATES[name].replace("{id}", ident)
+
+    def user(self, user_id: str) -> str:
+        return self._key("user", user_id)
+
+    def users_by_email(self) -> str:
+        return self._key("users_by_email")
+
+    def token(self, token_hash: str) -> str:
+        return self._key("token", token_hash)
+
+    def wallet(self, account_id: str) -> str:
+        return self._key("wallet", account_id)
+
+    def wallet_entries(self, account_id: str) -> str:
+        return self._key("wallet_entries", account_id)
+
+    def wallets(self) -> str:
+        return self._key("wallets")
+
+    def ledger(self) -> str:
+        return self._key("ledger")
+
+    def user_stream(self, user_id: str) -> str:
+        return self._key("user_stream", user_id)
+
+    def market_stream(self) -> str:
+        return self._key("market_stream")
+
+    def notifications_read(self, user_id: str) -> str:
+        return self._key("notifications_read", user_id)
+
+    def user_invoices(self, user_id: str) -> str:
+        return self._key("user_invoices", user_id)
+
+    def user_investments(self, user_id: str) -> str:
+        return self._key("user_investments", user_id)
+
+    def invoice_numbers(self, seller_id: str) -> str:
+        return self._key("invoice_numbers", seller_id)
+
+    def stats(self, user_id: str) -> str:
+        return self._key("stats", user_id)
+
+    def daily(self, user_id: str) -> str:
+        return self._key("daily", user_id)
+
+    def invoice(self, invoice_id: str) -> str:
+        return self._key("invoice", invoice_id)
+
+    def investment(self, investment_id: str) -> str:
+        return self._key("investment", investment_id)
+
+    def listed_index(self, sort: str) -> str:
+        return self._key(SORT_INDEXES[sort])
+
+    def listed_indexes(self) -> list[str]:
+        """by-created, by-amount, by-due: the order the scripts' headers list them in."""
+        return [self._key("listed_by_created"), self._key("listed_by_amount"), self._key("listed_by_due")]
+
+    def funded_by_due(self) -> str:
+        return self._key("funded_by_due")
+
+    def overdue_by_due(self) -> str:
+        return self._key("overdue_by_due")
+
+    def idempotency(self, user_id: str, method: str, path: str, idempotency_key: str) -> str:
+        return self._key("idempotency", f"{user_id}:{method}:{path}:{idempotency_key}")
+
+    def no_idempotency(self) -> str:
+        """Placeholder passed in KEYS when a request has no Idempotency-Key (never written)."""
+        return self._key("idempotency", "-")
+
+    def lua_key_functions(self) -> str:
+        """Lua source defining ``KEY.<name>(id)`` for every template, for the scripts' prelude."""
+        lines = ["local KEY = {}"]
+        for name, template in TEMPLATES.items():
+            head, _, tail = (self.prefix + template).partition("{id}")
+            if "{id}" in template:
+                body = f"return {_lua_string(head)} .. id .. {_lua_string(tail)}"
+            else:
+                body = f"return {_lua_string(head)}"
+            lines.append(f"KEY.{name} = function(id) {body} end")
+        return "\n".join(lines) + "\n"
+
+
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

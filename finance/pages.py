@@ -1,0 +1,47 @@
+"""Page sizes and cursors of list endpoints, checked before they reach a script."""
+
+from __future__ import annotations
+
+import re
+
+from finance.outcomes import DomainError, Outcome
+
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_SCORE_CURSOR = re.compile(r"^-?\d{1,20}:[A-Za-z0-9_]{1,64}$")
+
+
+def page_size(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return PAGE_SIZE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_SIZE_MAX:
+        raise DomainError(Outcome.INVALID_QUERY, f"limit must be an integer from 1 to {PAGE_SIZE_MAX}")
+    return int(raw)
+
+
+def stream_cursor(raw: str | None, field: str = "before") -> str:
+    """A Redis stream entry id such as 1732412345678-0, or '' for none."""
+    if raw is None or raw == "":
+        return ""
+    if not _STREAM_ID.match(raw):
+        raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
+    return raw
+
+
+def score_cursor(raw: str | None) -> tuple[str, str]:
+    """(score, member) of a sorted-set cursor 'score:member', or ('', '') for none."""
+    if raw is None or raw == "":
+        return "", ""
+    if not _SCORE_CURSOR.match(raw):
+        raise DomainError(Outcome.INVALID_QUERY, "cursor is not one this server issued")
+    score, _, member = raw.partition(":")
+    return score, member
+
+
+def optional_int(raw: str | None, field: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not re.fullmatch(r"-?\d{1,16}", raw):
+        raise DomainError(Outcome.INVALID_QUERY, f"{field} must be an integer")
+    return int(raw)

@@ -1,0 +1,253 @@
+"""The one place that speaks Lua: loads lua/*.lua, renders them with the prelude, and calls them.
+
+Each script's header lists its KEYS[i] and ARGV[i]; ``LuaScript.run`` refuses a call with other
+counts, and a test calls every wrapper to pin that. Replies are ``{code, json[, 'replayed']}``; a
+code other than ``ok`` becomes a ``DomainError`` with the matching ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from finance.clock import Instant
+from finance.keys import EXTERNAL_ACCOUNT, Keys
+from finance.outcomes import DomainError, Outcome
+from finance.settings import Settings
+
+LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
+PRELUDE = LUA_DIR / "lib" / "prelude.lua"
+_KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
+_ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A script's successful reply: its JSON text and whether it was an idempotent replay."""
+
+    json: str
+    replayed: bool = False
+
+    def data(self) -> Any:
+        return json.loads(self.json)
+
+
+@dataclass(frozen=True)
+class Header:
+    keys_count: int
+    args_count: int
+
+
+def read_header(source: str) -> Header:
+    """The counts of KEYS and ARGV a script's header lists (numbered 1..n without gaps)."""
+    keys = [int(n) for n in _KEY_LINE.findall(source)]
+    args = [int(n) for n in _ARG_LINE.findall(source)]
+    for found in (keys, args):
+        if found != list(range(1, len(found) + 1)):
+            raise ValueError(f"header numbering is not 1..n: {found}")
+    return Header(len(keys), len(args))
+
+
+def script_names() -> list[str]:
+    return sorted(path.stem for path in LUA_DIR.glob("*.lua"))
+
+
+def render(name: str, keys: Keys) -> str:
+    """The source sent to Redis: the key functions, the prelude, then the script."""
+    return keys.lua_key_functions() + PRELUDE.read_text() + (LUA_DIR / f"{name}.lua").read_text()
+
+
+class LuaScript:
+    def __init__(self, redis: Redis, name: str, keys: Keys) -> None:
+        body = (LUA_DIR / f"{name}.lua").read_text()
+        self.name = name
+        self.header = read_header(body)
+        self.source = render(name, keys)
+        self._script: AsyncScript = redis.register_script(self.source)
+
+    @property
+    def sha(self) -> str:
+        return str(self._script.sha)
+
+    async def run(self, keys: list[str], args: list[str | int], client: Any = None) -> Reply:
+        if len(keys) != self.header.keys_count or len(args) != self.header.args_count:
+            raise TypeError(
+                f"{self.name}: header lists {self.header.keys_count} KEYS and {self.header.args_count} "
+                f"ARGV, call passed {len(keys)} and {len(args)}"
+            )
+        raw = await self._script(keys=keys, args=args, client=client)
+        return parse_reply(raw)
+
+
+def parse_reply(raw: list[Any]) -> Reply:
+    code = _text(raw[0])
+    payload = _text(raw[1])
+    if code != Outcome.OK:
+        message = json.loads(payload).get("message", code)
+        raise DomainError(Outcome(code), message)
+    return Reply(payload, replayed=len(raw) > 2)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key and the hash of the body it came with, scoped to (user, method, path)."""
+
+    user_id: str
+    method: str
+    path: str
+    key: str
+    body_hash: str
+
+
+class Scripts:
+    """Every script of lua/, loaded for one market, each behind a wrapper that builds its KEYS and ARGV."""
+
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
+        self.keys = keys
+        self.settings = settings
+        self.by_name = {name: LuaScript(redis, name, keys) for name in script_names()}
+
+    def _idempotency(self, idempotency: Idempotency | None) -> tuple[str, str]:
+        if idempotency is None:
+            return self.keys.no_idempotency(), ""
+        key = self.keys.idempotency(idempotency.user_id, idempotency.method, idempotency.path, idempotency.key)
+        return key, idempotency.body_hash
+
+    async def register_user(self, user: dict[str, str], password_hash: str, now: Instant) -> Reply:
+        k = self.keys
+        return await self.by_name["register_user"].run(
+            [k.users_by_email(), k.user(user["id"]), k.wallet(user["id"]), k.wallets()],
+            [user["id"], user["email"], user["name"], user["role"], user["company"], user["displayName"],
+             password_hash, now.iso],
+        )
+
+    async def _external_move(self, name: str, user_id: str, amount: int, now: Instant,
+                             idempotency: Idempotency | None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name[name].run(
+            [k.wallet(user_id), k.wallet_entries(user_id), k.user_stream(user_id), k.wallet(EXTERNAL_ACCOUNT),
+             k.wallet_entries(EXTERNAL_ACCOUNT), k.ledger(), idem_key],
+            [user_id, amount, now.iso, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max],
+        )
+
+    async def deposit_funds(self, user_id: str, amount: int, now: Instant,
+                            idempotency: Idempotency | None = None) -> Reply:
+        return await self._external_move("deposit_funds", user_id, amount, now, idempotency)
+
+    async def withdraw_funds(self, user_id: str, amount: int, now: Instant,
+                             idempotency: Idempotency | None = None) -> Reply:
+        return await self._external_move("withdraw_funds", user_id, amount, now, idempotency)
+
+    async def create_invoice(self, invoice: dict[str, Any], now: Instant,
+                             idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        seller_id, buyer_id = invoice["sellerId"], invoice["buyerId"]
+        return await self.by_name["create_invoice"].run(
+            [k.invoice(invoice["id"]), k.invoice_numbers(seller_id), *k.listed_indexes(),
+             k.user_invoices(seller_id), k.user_invoices(buyer_id), k.stats(seller_id), k.stats(buyer_id),
+             k.user(buyer_id), k.market_stream(), idem_key],
+            [invoice["id"], invoice["invoiceNumber"], seller_id, invoice["seller"], buyer_id, invoice["amount"],
+             invoice["askAmount"], invoice["dueDate"], invoice["dueAt"], invoice["description"], now.iso,
+             now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
+        )
+
+    async def fund_invoice(self, invoice_id: str, investor_id: str, investor_name: str, investment_id: str,
+                           amount: int, now: Instant, idempotency: Idempotency | None = None,
+                           client: Any = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["fund_invoice"].run(
+            [k.invoice(invoice_id), k.wallet(investor_id), k.wallet_entries(investor_id),
+             k.user_stream(investor_id), k.stats(investor_id), k.user_investments(investor_id),
+             k.user_invoices(investor_id), *k.listed_indexes(), k.funded_by_due(), k.investment(investment_id),
+             k.market_stream(), idem_key],
+            [investor_id, investor_name, investment_id, amount, now.iso, now.epoch_ms, now.day, body_hash,
+             s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max],
+            client=client,
+        )
+
+    async def repay_invoice(self, invoice_id: str, buyer_id: str, now: Instant,
+                            idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["repay_invoice"].run(
+            [k.invoice(invoice_id), k.wallet(buyer_id), k.wallet_entries(buyer_id), k.user_stream(buyer_id),
+             k.stats(buyer_id), k.funded_by_due(), k.overdue_by_due(), k.market_stream(), idem_key],
+            [buyer_id, now.iso, now.day, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max,
+             s.market_stream_length_max],
+        )
+
+    async def cancel_invoice(self, invoice_id: str, seller_id: str, now: Instant,
+                             idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["cancel_invoice"].run(
+            [k.invoice(invoice_id), *k.listed_indexes(), k.invoice_numbers(seller_id), k.stats(seller_id),
+             k.market_stream(), idem_key],
+            [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
+        )
+
+    async def age_invoices(self, now: Instant, batch_max: int = 500) -> Reply:
+        k, s = self.keys, self.settings
+        grace_ms = s.default_grace_days * 86_400_000
+        return await self.by_name["age_invoices"].run(
+            [k.funded_by_due(), k.overdue_by_due(), *k.listed_indexes(), k.market_stream()],
+            [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max],
+        )
+
+    async def query_invoices(self, index_key: str, query: InvoiceQuery) -> Reply:
+        return await self.by_name["query_invoices"].run(
+            [index_key],
+            [query.order, query.score_min, query.score_max, query.cursor_score, query.cursor_member,
+             query.limit, query.scan_max, _opt(query.min_amount), _opt(query.max_amount),
+             _opt(query.due_after_ms), _opt(query.due_before_ms), query.seller_id, query.buyer_id, query.status],
+        )
+
+    async def read_invoice(self, invoice_id: str, caller_id: str) -> Reply:
+        return await self.by_name["read_invoice"].run([self.keys.invoice(invoice_id)], [caller_id])
+
+    async def list_transactions(self, account_id: str, before: str, limit: int) -> Reply:
+        return await self.by_name["list_transactions"].run(
+            [self.keys.wallet_entries(account_id)], [before, limit]
+        )
+
+    async def list_investments(self, investor_id: str, cursor: str, limit: int) -> Reply:
+        return await self.by_name["list_investments"].run(
+            [self.keys.user_investments(investor_id)], [cursor, limit]
+        )
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    """One page request over an invoice index; see lua/query_invoices.lua."""
+
+    order: str = "desc"
+    score_min: str = "-inf"
+    score_max: str = "+inf"
+    cursor_score: str = ""
+    cursor_member: str = ""
+    limit: int = 20
+    scan_max: int = 2_000
+    min_amount: int | None = None
+    max_amount: int | None = None
+    due_after_ms: int | None = None
+    due_before_ms: int | None = None
+    seller_id: str = ""
+    buyer_id: str = ""
+    status: str = ""
+
+
+def _opt(value: int | None) -> str | int:
+    return "" if value is None else value

@@ -1,0 +1,72 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+EMBEDDED = "embedded"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from error
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = EMBEDDED
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    market: str = "main"
+    user_stream_length_max: int = 1_000
+    market_stream_length_max: int = 10_000
+    idempotency_ttl_seconds: int = 24 * 3600
+    token_ttl_seconds: int = 30 * 24 * 3600
+    body_size_max_bytes: int = 64 * 1024
+    aging_interval_seconds: int = 60
+    default_grace_days: int = 30
+    # scrypt cost (N = 2**cost); tests lower it, production keeps the slow default
+    password_hash_cost: int = 14
+    redis_timeout_seconds: float = 2.0
+    websocket_queue_max: int = 1_000
+    websocket_ping_interval_seconds: int = 20
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url == EMBEDDED
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+        redis_url = env.get("REDIS_URL") or EMBEDDED
+        embedded = redis_url == EMBEDDED
+        return cls(
+            redis_url=redis_url,
+            host=env.get("HOST", defaults.host),
+            port=_int(env, "PORT", defaults.port),
+            # the embedded fakeredis lives in one process: more workers would each get their own market
+            workers=1 if embedded else max(1, _int(env, "WORKERS", defaults.workers)),
+            market=env.get("MARKET", defaults.market),
+            user_stream_length_max=_int(env, "USER_STREAM_LENGTH_MAX", defaults.user_stream_length_max),
+            market_stream_length_max=_int(env, "MARKET_STREAM_LENGTH_MAX", defaults.market_stream_length_max),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_seconds),
+            token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
+            body_size_max_bytes=_int(env, "BODY_SIZE_MAX_BYTES", defaults.body_size_max_bytes),
+            aging_interval_seconds=_int(env, "AGING_INTERVAL_SECONDS", defaults.aging_interval_seconds),
+            default_grace_days=_int(env, "DEFAULT_GRACE_DAYS", defaults.default_grace_days),
+            password_hash_cost=_int(env, "PASSWORD_HASH_COST", defaults.password_hash_cost),
+            websocket_queue_max=_int(env, "WEBSOCKET_QUEUE_MAX", defaults.websocket_queue_max),
+            websocket_ping_interval_seconds=_int(
+                env, "WEBSOCKET_PING_INTERVAL_SECONDS", defaults.websocket_ping_interval_seconds
+            ),
+        )

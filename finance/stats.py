@@ -1,0 +1,73 @@
+"""Dashboard and portfolio, read from the counters the scripts keep (never by scanning keys)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from finance.market import Market
+from finance.money import CURRENCY
+from finance.scripts import Reply
+from finance.users import Role, User, require_role
+
+SERIES_DAYS = 30
+
+# role -> (counters shown, daily metrics charted)
+COUNTERS: dict[Role, tuple[list[str], list[str]]] = {
+    Role.SELLER: (
+        ["listedCount", "listedAmount", "fundedCount", "raisedAmount", "repaidCount", "cancelledCount",
+         "cancelledAmount"],
+        ["listed", "raised"],
+    ),
+    Role.INVESTOR: (
+        ["investmentCount", "investedAmount", "expectedReturn", "expectedProfit", "activeCount", "activeAmount",
+         "settledCount", "realizedReturn", "realizedProfit", "defaultedCount", "defaultedAmount"],
+        ["invested", "returned"],
+    ),
+    Role.BUYER: (
+        ["invoiceCount", "invoiceAmount", "repaidCount", "repaidAmount", "cancelledCount", "cancelledAmount",
+         "defaultedCount"],
+        ["repaid"],
+    ),
+}
+
+
+async def dashboard(market: Market, user: User) -> dict[str, object]:
+    counters, metrics = COUNTERS[user.role]
+    today = date.fromisoformat(market.clock.now().day)
+    days = [(today - timedelta(days=back)).isoformat() for back in range(SERIES_DAYS - 1, -1, -1)]
+    fields = [f"{day}:{metric}" for day in days for metric in metrics]
+    async with market.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(market.keys.stats(user.id))
+        pipe.hmget(market.keys.daily(user.id), fields)
+        pipe.hget(market.keys.wallet(user.id), "balance")
+        stats, daily, balance = await pipe.execute()
+    totals = {name: int(stats.get(name, 0)) for name in counters}
+    if user.role is Role.BUYER:
+        totals["outstandingAmount"] = (
+            totals["invoiceAmount"] - totals["repaidAmount"] - totals["cancelledAmount"]
+        )
+    values = iter(daily)
+    series = [{"date": day, **{metric: int(next(values) or 0) for metric in metrics}} for day in days]
+    return {
+        "role": user.role.value,
+        "stats": totals,
+        "wallet": {"balance": int(balance or 0), "currency": CURRENCY},
+        "series": series,
+    }
+
+
+async def portfolio(market: Market, investor: User, cursor: str = "", limit: int = 20) -> tuple[Reply, dict[str, int]]:
+    """The investor's investments (newest first, each with its invoice) and totals from the counters."""
+    require_role(investor, Role.INVESTOR)
+    page = await market.scripts.list_investments(investor.id, cursor, limit)
+    stats = await market.redis.hgetall(market.keys.stats(investor.id))
+    totals = {
+        "invested": int(stats.get("investedAmount", 0)),
+        "expectedReturn": int(stats.get("expectedReturn", 0)),
+        "profit": int(stats.get("expectedProfit", 0)),
+        "realized": int(stats.get("realizedReturn", 0)),
+        "realizedProfit": int(stats.get("realizedProfit", 0)),
+        "active": int(stats.get("activeAmount", 0)),
+        "count": int(stats.get("investmentCount", 0)),
+    }
+    return page, totals

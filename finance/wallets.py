@@ -1,0 +1,27 @@
+"""Wallets: balance, deposits and withdrawals on simulated bank rails, and the transaction history."""
+
+from __future__ import annotations
+
+from finance.market import Market
+from finance.money import CURRENCY, require_amount
+from finance.scripts import Idempotency, Reply
+
+
+async def balance(market: Market, user_id: str) -> dict[str, object]:
+    raw = await market.redis.hget(market.keys.wallet(user_id), "balance")
+    return {"balance": int(raw or 0), "currency": CURRENCY}
+
+
+async def deposit(market: Market, user_id: str, amount: object, idempotency: Idempotency | None = None) -> Reply:
+    paise = require_amount(amount)
+    return await market.scripts.deposit_funds(user_id, paise, market.clock.now(), idempotency)
+
+
+async def withdraw(market: Market, user_id: str, amount: object, idempotency: Idempotency | None = None) -> Reply:
+    paise = require_amount(amount)
+    return await market.scripts.withdraw_funds(user_id, paise, market.clock.now(), idempotency)
+
+
+async def transactions(market: Market, user_id: str, before: str = "", limit: int = 20) -> Reply:
+    """Newest first; ``before`` is the ``nextCursor`` of the previous page (a ledger entry id)."""
+    return await market.scripts.list_transactions(user_id, before, limit)

@@ -1,0 +1,173 @@
+"""Start and stop the processes a benchmark or smoke test needs, all on loopback and free ports:
+a throwaway redis-server, the app (`python app.py`), the bare Quart baseline; and read their RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = "/usr/bin/redis-server"
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Managed:
+    """A child process with its log file; stop() is safe to call twice."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout_s)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, log_dir: Path) -> Managed:
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("wb")
+    # Its own process group, so stop() reaches hypercorn's workers too and nothing else.
+    process = subprocess.Popen(
+        argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    return Managed(name=name, process=process, log_path=log_path, url=url)
+
+
+def start_redis(log_dir: Path, maxmemory_mb: int = 2048) -> Managed:
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="loadtest-redis-", dir=log_dir)
+    argv = [
+        REDIS_SERVER, "--bind", LOOPBACK, "--port", str(port), "--save", "", "--appendonly", "no",
+        "--dir", data_dir, "--maxmemory", f"{maxmemory_mb}mb", "--protected-mode", "yes",
+    ]  # fmt: skip
+    managed = _spawn("redis", argv, dict(os.environ), f"redis://{LOOPBACK}:{port}/0", log_dir)
+    managed.extra["port"] = str(port)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            if conn.recv(64).startswith(b"+PONG"):
+                return managed
+        if managed.process.poll() is not None:
+            break
+        time.sleep(0.05)
+    managed.stop()
+    raise RuntimeError(f"redis-server did not start:\n{managed.log_tail()}")
+
+
+def wait_http_ok(managed: Managed, path: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if managed.process.poll() is not None:
+            raise RuntimeError(
+                f"{managed.name} exited with {managed.process.returncode}:\n{managed.log_tail()}"
+            )
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(managed.url + path, timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.1)
+    managed.stop()
+    raise RuntimeError(f"{managed.name} did not answer {path} within {timeout_s} s:\n{managed.log_tail()}")
+
+
+def start_app(
+    redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None
+) -> Managed:
+    port = free_port()
+    env = dict(os.environ)
+    env.update({"REDIS_URL": redis_url, "HOST": LOOPBACK, "PORT": str(port), "WORKERS": str(workers)})
+    env.update(extra_env or {})
+    managed = _spawn("app", [sys.executable, "app.py"], env, f"http://{LOOPBACK}:{port}", log_dir)
+    wait_http_ok(managed, "/health", timeout_s=30)
+    return managed
+
+
+def start_baseline(log_dir: Path) -> Managed:
+    port = free_port()
+    argv = [sys.executable, "-m", "loadtest.baseline_broadcast", "--host", LOOPBACK, "--port", str(port)]
+    managed = _spawn("baseline", argv, dict(os.environ), f"http://{LOOPBACK}:{port}", log_dir)
+    wait_http_ok(managed, "/health", timeout_s=30)
+    return managed
+
+
+@contextlib.contextmanager
+def running(*managed: Managed) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for item in reversed(managed):
+            item.stop()
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """root_pid and all its descendants (from /proc, Linux only)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, pending = [], [root_pid]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(root_pid: int) -> dict[int, int]:
+    return {pid: rss_kb(pid) for pid in process_tree(root_pid)}

@@ -1,0 +1,175 @@
+"""A deliberately lean WebSocket client for holding thousands of sockets from few processes.
+
+Per received frame it does one timestamp per TCP read, a header parse and a list append; JSON is
+decoded only after the measurement window (see wsclients.py). It speaks just what a server sends
+to a browser: unfragmented or fragmented text/binary frames without extensions, ping and close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+import time
+from urllib.parse import urlsplit
+
+OPCODE_CONTINUATION = 0x0
+OPCODE_TEXT = 0x1
+OPCODE_BINARY = 0x2
+OPCODE_CLOSE = 0x8
+OPCODE_PING = 0x9
+OPCODE_PONG = 0xA
+HANDSHAKE_BYTES_MAX = 16384
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A client-to-server frame (clients must mask, RFC 6455 section 5.3)."""
+    mask = os.urandom(4)
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + body
+
+
+class LeanWebSocket(asyncio.Protocol):
+    """One client socket; received messages go to `messages` as (receipt time, payload) pairs."""
+
+    def __init__(self, host_header: str, target: str) -> None:
+        self.host_header = host_header
+        self.target = target
+        self.transport: asyncio.Transport | None = None
+        self.messages: list[tuple[float, bytes]] = []
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.close_code: int | None = None
+        self.refused_status: int | None = None
+        self._buffer = bytearray()
+        self._upgraded = False
+        self._fragments: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {self.target} HTTP/1.1\r\nHost: {self.host_header}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        transport.write(request.encode())
+
+    def data_received(self, data: bytes) -> None:
+        received_at = time.time()
+        self._buffer += data
+        if not self._upgraded and not self._finish_handshake():
+            return
+        self._parse_frames(received_at)
+
+    def _finish_handshake(self) -> bool:
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > HANDSHAKE_BYTES_MAX:
+                self._fail(None)
+            return False
+        status_line = bytes(self._buffer[: self._buffer.find(b"\r\n")])
+        parts = status_line.split(b" ", 2)
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        del self._buffer[: end + 4]
+        if status != 101:
+            self._fail(status)
+            return False
+        self._upgraded = True
+        if not self.opened.done():
+            self.opened.set_result(None)
+        return True
+
+    def _parse_frames(self, received_at: float) -> None:
+        buffer = self._buffer
+        offset = 0
+        size = len(buffer)
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if size - offset < 4:
+                    break
+                length = struct.unpack_from("!H", buffer, offset + 2)[0]
+                header = 4
+            elif length == 127:
+                if size - offset < 10:
+                    break
+                length = struct.unpack_from("!Q", buffer, offset + 2)[0]
+                header = 10
+            if second & 0x80:  # servers never mask; tolerate it by skipping the key
+                header += 4
+            if size - offset < header + length:
+                break
+            payload = bytes(buffer[offset + header : offset + header + length])
+            offset += header + length
+            self._on_frame(first & 0x80 != 0, first & 0x0F, payload, received_at)
+        if offset:
+            del buffer[:offset]
+
+    def _on_frame(self, final: bool, opcode: int, payload: bytes, received_at: float) -> None:
+        if opcode in (OPCODE_TEXT, OPCODE_BINARY, OPCODE_CONTINUATION):
+            if not final:
+                self._fragments.append(payload)
+                return
+            if self._fragments:
+                payload = b"".join([*self._fragments, payload])
+                self._fragments.clear()
+            self.messages.append((received_at, payload))
+        elif opcode == OPCODE_PING:
+            self.send(OPCODE_PONG, payload)
+        elif opcode == OPCODE_CLOSE:
+            self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            self.send(OPCODE_CLOSE, payload[:2])
+            if self.transport is not None:
+                self.transport.close()
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(masked_frame(opcode, payload))
+
+    def close(self, code: int = 1000) -> None:
+        self.send(OPCODE_CLOSE, struct.pack("!H", code))
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, status: int | None) -> None:
+        self.refused_status = status
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionRefusedError(f"websocket upgrade refused: {status}"))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionResetError("closed before upgrade"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def open_lean_websocket(url: str, timeout_s: float = 10.0) -> LeanWebSocket:
+    """Connect to a ws:// URL (loopback only in this project) and wait for the 101."""
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        raise ValueError(f"only ws:// URLs are supported: {url}")
+    port = parts.port or 80
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout_s):
+        _, protocol = await loop.create_connection(
+            lambda: LeanWebSocket(host_header, target), parts.hostname, port
+        )
+        await protocol.opened
+    return protocol

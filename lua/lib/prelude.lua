@@ -1,0 +1,150 @@
+-- prelude: shared helpers, rendered in front of every script by finance/scripts.py (after the
+-- generated KEY.<name>(id) functions of finance/keys.py). Not a script of its own.
+--
+-- Why a JSON writer of our own: cjson writes numbers with 14 significant digits, so 10^15 paise
+-- would come out as 1e+15. Integers here go through string.format('%d'), exact up to 2^53.
+-- Replies: every script returns {code, json}; code 'ok' or a named refusal (finance/outcomes.py).
+
+local NULL = 'null'
+
+local function S(v)
+  if v == nil or v == false then return NULL end
+  return cjson.encode(tostring(v))
+end
+
+local function N(v)
+  if v == nil or v == false or v == '' then return NULL end
+  return string.format('%d', tonumber(v))
+end
+
+local function B(v)
+  if v then return 'true' end
+  return 'false'
+end
+
+-- obj({'k1', json1, 'k2', json2, ...}) -> '{"k1":json1,"k2":json2}' (values already JSON)
+local function obj(pairs_list)
+  local parts = {}
+  for i = 1, #pairs_list, 2 do
+    parts[#parts + 1] = cjson.encode(pairs_list[i]) .. ':' .. pairs_list[i + 1]
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function arr(items)
+  return '[' .. table.concat(items, ',') .. ']'
+end
+
+local function int(v)
+  return string.format('%d', v)
+end
+
+local function hgetall(key)
+  local flat = redis.call('HGETALL', key)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+local function refuse(code, message)
+  return {code, obj({'message', S(message)})}
+end
+
+local function ok(json)
+  return {'ok', json}
+end
+
+-- Records, shaped as the API returns them (DESIGN section 5). The only definition of these shapes.
+local function invoice_json(t)
+  return obj({
+    'id', S(t.id), 'invoiceNumber', S(t.invoiceNumber),
+    'sellerId', S(t.sellerId), 'seller', S(t.seller), 'buyerId', S(t.buyerId), 'buyer', S(t.buyer),
+    'amount', N(t.amount), 'askAmount', N(t.askAmount), 'currency', S(t.currency),
+    'dueDate', S(t.dueDate), 'status', S(t.status), 'description', S(t.description or ''),
+    'createdAt', S(t.createdAt), 'investorId', S(t.investorId), 'fundedAmount', N(t.fundedAmount),
+    'expectedReturn', N(t.expectedReturn), 'profit', N(t.profit), 'fundedAt', S(t.fundedAt),
+    'repaidAt', S(t.repaidAt)})
+end
+
+local function investment_json(t)
+  return obj({
+    'id', S(t.id), 'invoiceId', S(t.invoiceId), 'investorId', S(t.investorId), 'amount', N(t.amount),
+    'expectedReturn', N(t.expectedReturn), 'profit', N(t.profit), 'status', S(t.status),
+    'createdAt', S(t.createdAt)})
+end
+
+local function wallet_json(balance)
+  return obj({'balance', N(balance), 'currency', S('INR')})
+end
+
+local function transaction_json(entry_id, t)
+  return obj({
+    'id', S(entry_id), 'type', S(t.type), 'amount', N(t.amount), 'balanceAfter', N(t.balanceAfter),
+    'description', S(t.description), 'invoiceId', S(t.invoiceId ~= '' and t.invoiceId or nil),
+    'createdAt', S(t.createdAt)})
+end
+
+-- Streams: entries carry `event` and `data` (JSON), readable with XRANGE in redis-cli.
+local function emit(stream_key, maxlen, event, data_json)
+  return redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, '*', 'event', event, 'data', data_json)
+end
+
+-- Idempotency: a hash {bodyHash, result} kept for the TTL. body_hash '' means no Idempotency-Key.
+-- Returns nil (go on), or a reply to return as it is (the stored result, or the reuse refusal).
+local function idempotent_replay(key, body_hash)
+  if body_hash == '' then return nil end
+  local stored = redis.call('HMGET', key, 'bodyHash', 'result')
+  if not stored[1] then return nil end
+  if stored[1] ~= body_hash then
+    return refuse('idempotency_key_reused', 'this Idempotency-Key was used with a different body')
+  end
+  return {'ok', stored[2], 'replayed'}
+end
+
+local function idempotent_store(key, body_hash, result_json, ttl_seconds)
+  if body_hash == '' then return end
+  redis.call('HSET', key, 'bodyHash', body_hash, 'result', result_json)
+  redis.call('EXPIRE', key, ttl_seconds)
+end
+
+-- An account's keys: given where the caller passed them in KEYS, derived from the id otherwise.
+local function account(id, wallet_key, entries_key, stream_key)
+  return {id = id, wallet = wallet_key or KEY.wallet(id), entries = entries_key or KEY.wallet_entries(id),
+          stream = stream_key or KEY.user_stream(id)}
+end
+
+-- Moves `amount` into (type 'credit') or out of (type 'debit') one account: balance, ledger entry
+-- (the entry's stream id is the transaction id) and, for users, walletUpdated on their stream.
+-- The caller has checked the balance. Returns balance_after and the transaction JSON.
+local function post_entry(acct, entry_type, amount, kind, description, invoice_id, counterparty,
+                          now_iso, user_stream_maxlen)
+  local delta = amount
+  if entry_type == 'debit' then delta = -amount end
+  local balance_after = redis.call('HINCRBY', acct.wallet, 'balance', delta)
+  local entry = {type = entry_type, amount = int(amount), balanceAfter = int(balance_after),
+                 description = description, invoiceId = invoice_id or '', createdAt = now_iso}
+  local entry_id = redis.call('XADD', acct.entries, '*',
+    'type', entry.type, 'amount', entry.amount, 'balanceAfter', entry.balanceAfter, 'kind', kind,
+    'description', description, 'invoiceId', entry.invoiceId, 'counterparty', counterparty,
+    'createdAt', now_iso)
+  local transaction = transaction_json(entry_id, entry)
+  if acct.id ~= 'external' then
+    emit(acct.stream, user_stream_maxlen, 'walletUpdated',
+         obj({'balance', int(balance_after), 'transaction', transaction}))
+  end
+  return balance_after, transaction
+end
+
+local function balance_of(acct)
+  return tonumber(redis.call('HGET', acct.wallet, 'balance') or '0')
+end
+
+local function bump(stats_key, field, by)
+  redis.call('HINCRBY', stats_key, field, by)
+end
+
+local function bump_daily(user_id, day, metric, by)
+  redis.call('HINCRBY', KEY.daily(user_id), day .. ':' .. metric, by)
+end
+
+local BALANCE_MAX = 1000000000000000
