@@ -1,0 +1,87 @@
+"""Fixtures: every app test runs on fakeredis and on a real redis-server the tests start themselves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from app import create_app
+from finance.clock import Clock
+from finance.settings import Settings
+from tests.redis_process import RedisProcess
+
+# fast password hashing and no background aging in tests; everything else as in production
+TEST_SETTINGS = Settings(password_hash_cost=4, aging_interval_seconds=0)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisProcess]:
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.close()
+
+
+class Backend:
+    """Where a test's data lives: ``fakeredis`` (in-process) or ``redis`` (a real server)."""
+
+    def __init__(self, name: str, server: RedisProcess | None) -> None:
+        self.name = name
+        self.server = server
+        self.fake_server = fakeredis.FakeServer() if server is None else None
+
+    def settings(self, **overrides: Any) -> Settings:
+        base = TEST_SETTINGS if self.server is None else replace(TEST_SETTINGS, redis_url=self.server.url)
+        return replace(base, **overrides)
+
+    def app(self, clock: Clock | None = None, **overrides: Any) -> Quart:
+        return create_app(self.settings(**overrides), redis_server=self.fake_server, clock=clock)
+
+    def flush(self) -> None:
+        if self.server is not None:
+            client = redis.Redis(port=self.server.port)
+            client.flushall()
+            client.close()
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.real_redis)])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "fakeredis":
+        yield Backend("fakeredis", None)
+        return
+    server: RedisProcess = request.getfixturevalue("redis_server")
+    chosen = Backend("redis", server)
+    chosen.flush()
+    yield chosen
+
+
+@pytest.fixture
+def real_backend(redis_server: RedisProcess) -> Iterator[Backend]:
+    """Only the real server: races, blocking reads, restarts."""
+    chosen = Backend("redis", redis_server)
+    chosen.flush()
+    yield chosen
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(backend: Backend, clock: Clock) -> AsyncIterator[Quart]:
+    application = backend.app(clock)
+    async with application.test_app() as test_app:
+        yield test_app  # type: ignore[misc]
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
