@@ -14,6 +14,7 @@ from quart.typing import TestClientProtocol as Client
 
 from app import create_app
 from finance.clock import Clock
+from finance.market import Market
 from finance.settings import Settings
 from tests.redis_process import RedisProcess
 
@@ -77,11 +78,18 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def app(backend: Backend, clock: Clock) -> AsyncIterator[Quart]:
+    """The app, started (before_serving ran) for the test's duration."""
     application = backend.app(clock)
-    async with application.test_app() as test_app:
-        yield test_app  # type: ignore[misc]
+    async with application.test_app():
+        yield application
 
 
 @pytest.fixture
 def client(app: Quart) -> Client:
     return app.test_client()
+
+
+@pytest.fixture
+def market(app: Quart) -> Market:
+    found: Market = app.extensions["market"]
+    return found
