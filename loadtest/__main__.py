@@ -29,20 +29,14 @@ def parse_args(argv: list[str] | None = None) -> LoadConfig:
     parser.add_argument("--sellers", type=int, default=4)
     parser.add_argument("--investors", type=int, default=8)
     parser.add_argument("--buyers", type=int, default=4)
-    parser.add_argument(
-        "--ws-clients", type=int, default=50, help="WebSocket clients (spread over the users)"
-    )
-    parser.add_argument(
-        "--ws-processes", type=int, default=0, help="client processes; 0: one per 1,000 sockets"
-    )
+    parser.add_argument("--ws-clients", type=int, default=50, help="WebSocket clients (spread over the users)")
+    parser.add_argument("--ws-processes", type=int, default=0, help="client processes; 0: one per 1,000 sockets")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (upper bound)")
     parser.add_argument("--operations", type=int, default=None, help="stop after this many requests")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent invoice flows")
     parser.add_argument("--race", type=int, default=3, help="investors racing to fund each invoice")
     parser.add_argument("--repay-fraction", type=float, default=0.5, help="share of funded invoices repaid")
-    parser.add_argument(
-        "--deposit-fraction", type=float, default=0.05, help="chance of a top-up after a flow"
-    )
+    parser.add_argument("--deposit-fraction", type=float, default=0.05, help="chance of a top-up after a flow")
     parser.add_argument("--drain", type=float, default=2.0, help="max seconds to wait for in-flight events")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--redis-url", default=None, help="run the ledger check against this Redis after")

@@ -73,9 +73,7 @@ class Api:
         sent_at = time.time()
         started = time.perf_counter()
         try:
-            async with self.session.request(
-                method, self.base_url + path, data=data, headers=headers
-            ) as reply:
+            async with self.session.request(method, self.base_url + path, data=data, headers=headers) as reply:
                 raw = await reply.read()
                 status = reply.status
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -114,9 +112,7 @@ class Api:
         return User(id=str(response.body["user"]["id"]), role=role, token=response.body["token"], email=email)
 
     async def deposit(self, user: User, amount: int, operation: str = "deposit") -> Response:
-        return await self.call(
-            operation, "POST", "/api/wallet/deposit", token=user.token, body={"amount": amount}
-        )
+        return await self.call(operation, "POST", "/api/wallet/deposit", token=user.token, body={"amount": amount})
 
     async def create_invoice(self, seller: User, body: dict[str, Any]) -> Response:
         return await self.call("create", "POST", "/api/invoices/create", token=seller.token, body=body)

@@ -178,10 +178,7 @@ class Workload:
         offers = [rnd.randint(ask_amount, amount) for _ in racers]
         self.state.requests += len(racers)
         results = await asyncio.gather(
-            *(
-                self.api.fund(investor, invoice_id, offer)
-                for investor, offer in zip(racers, offers, strict=True)
-            )
+            *(self.api.fund(investor, invoice_id, offer) for investor, offer in zip(racers, offers, strict=True))
         )
         winners = [result for result in results if result.ok]
         self.state.fund_wins[invoice_id] = len(winners)
@@ -263,18 +260,14 @@ async def run_load(config: LoadConfig) -> LoadOutcome:
         everyone = users.everyone
         try:
             if config.ws_clients:
-                urls = [
-                    ws_url(config.url, everyone[i % len(everyone)].token) for i in range(config.ws_clients)
-                ]
+                urls = [ws_url(config.url, everyone[i % len(everyone)].token) for i in range(config.ws_clients)]
                 processes = config.ws_processes or max(1, -(-config.ws_clients // 1000))
                 pool = WsClientPool(urls, processes, lifetime_s=config.duration_s + 300)
                 ws_connected = await pool.start()
                 if config.progress:
                     print(f"websockets connected: {ws_connected}", file=sys.stderr, flush=True)
             workload = Workload(api, users, config, run_id, state)
-            progress = (
-                asyncio.create_task(progress_loop(api, pool, time.monotonic())) if config.progress else None
-            )
+            progress = asyncio.create_task(progress_loop(api, pool, time.monotonic())) if config.progress else None
             try:
                 run_s = await workload.run()
                 if pool is not None:

@@ -95,9 +95,7 @@ def wait_http_ok(managed: Managed, path: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if managed.process.poll() is not None:
-            raise RuntimeError(
-                f"{managed.name} exited with {managed.process.returncode}:\n{managed.log_tail()}"
-            )
+            raise RuntimeError(f"{managed.name} exited with {managed.process.returncode}:\n{managed.log_tail()}")
         with (
             contextlib.suppress(OSError, urllib.error.URLError),
             urllib.request.urlopen(managed.url + path, timeout=1) as response,
@@ -109,9 +107,7 @@ def wait_http_ok(managed: Managed, path: str, timeout_s: float) -> None:
     raise RuntimeError(f"{managed.name} did not answer {path} within {timeout_s} s:\n{managed.log_tail()}")
 
 
-def start_app(
-    redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None
-) -> Managed:
+def start_app(redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None) -> Managed:
     port = free_port()
     env = dict(os.environ)
     env.update({"REDIS_URL": redis_url, "HOST": LOOPBACK, "PORT": str(port), "WORKERS": str(workers)})

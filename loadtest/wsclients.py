@@ -68,9 +68,7 @@ async def _wait_for(predicate: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _child_main(
-    config: ClientProcessConfig, pipe: multiprocessing.connection.Connection, counter: Any
-) -> None:
+async def _child_main(config: ClientProcessConfig, pipe: multiprocessing.connection.Connection, counter: Any) -> None:
     started = time.monotonic()
     errors: Counter[str] = Counter()
     semaphore = asyncio.Semaphore(config.connect_concurrency)
@@ -174,9 +172,7 @@ def _id_order(stream_id: str) -> tuple[int, int] | None:
     return None
 
 
-def _child_entry(
-    config: ClientProcessConfig, pipe: multiprocessing.connection.Connection, counter: Any
-) -> None:
+def _child_entry(config: ClientProcessConfig, pipe: multiprocessing.connection.Connection, counter: Any) -> None:
     try:
         asyncio.run(_child_main(config, pipe, counter))
     except Exception as exc:  # report it to the parent rather than dying silently

@@ -168,8 +168,6 @@ async def open_lean_websocket(url: str, timeout_s: float = 10.0) -> LeanWebSocke
     host_header = parts.netloc.rsplit("@", 1)[-1]
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout_s):
-        _, protocol = await loop.create_connection(
-            lambda: LeanWebSocket(host_header, target), parts.hostname, port
-        )
+        _, protocol = await loop.create_connection(lambda: LeanWebSocket(host_header, target), parts.hostname, port)
         await protocol.opened
     return protocol
