@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -59,7 +60,7 @@ class Managed:
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, log_dir: Path) -> Managed:
-    log_path = log_dir / f"{name}.log"
+    log_path = log_dir / f"{name}-{urlsplit(url).port}.log"
     log = log_path.open("wb")
     # Its own process group, so stop() reaches hypercorn's workers too and nothing else.
     process = subprocess.Popen(
@@ -167,3 +168,20 @@ def rss_kb(pid: int) -> int:
 
 def tree_rss_kb(root_pid: int) -> dict[int, int]:
     return {pid: rss_kb(pid) for pid in process_tree(root_pid)}
+
+
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+
+
+def tree_cpu_s(root_pid: int) -> float:
+    return sum(cpu_s(pid) for pid in process_tree(root_pid))

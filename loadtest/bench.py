@@ -1,0 +1,266 @@
+"""python -m loadtest.bench: the benchmarks of docs/benchmarks.md, each beside its baseline, in one run.
+
+Starts its own redis-server (/usr/bin/redis-server, a free loopback port, no persistence), the app
+(`python app.py` with REDIS_URL, HOST, PORT, WORKERS) and the bare Quart baseline as subprocesses,
+fresh for each benchmark that needs them, and stops them all at the end.
+
+  a  funding over HTTP vs the same server's GET /health                     (target >= 70%)
+  b  event latency at 1,000 and 5,000 WebSocket clients vs the bare Quart broadcast loop
+  c  memory per idle WebSocket vs the bare Quart baseline                    (target < 50 KB)
+  d  the funding Lua script through redis-py, pipelined, vs redis-benchmark EVALSHA (the ceiling)
+
+Prints each figure as it is measured and writes everything to --out (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from loadtest.api import Api, User, make_session
+from loadtest.bench_http import HttpPlan, Watched, measure_funding_vs_health
+from loadtest.bench_lua import LuaPlan, measure_lua
+from loadtest.bench_ws import (
+    FanoutPlan,
+    app_trigger,
+    baseline_trigger,
+    measure_fanout,
+    measure_idle_memory,
+    socket_urls,
+)
+from loadtest.servers import PROJECT_ROOT, REDIS_SERVER, Managed, start_app, start_baseline, start_redis
+
+BENCHMARKS = ("a", "b", "c", "d")
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    redis_version = subprocess.run([REDIS_SERVER, "--version"], capture_output=True, text=True, check=False).stdout
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "redis_server": redis_version.strip(),
+        "load_average_at_start": os.getloadavg(),
+        "commit": commit,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, log_dir: Path) -> None:
+        self.args = args
+        self.log_dir = log_dir
+        self.results: dict[str, Any] = {"machine": machine(), "settings": vars(args) | {"out": str(args.out)}}
+        self.run_id = secrets.token_hex(3)
+
+    def save(self) -> None:
+        self.args.out.parent.mkdir(parents=True, exist_ok=True)
+        self.args.out.write_text(json.dumps(self.results, indent=2, default=str) + "\n")
+
+    async def guarded(self, name: str, job: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """One benchmark; a failure is recorded with its reason and the others still run."""
+        say(f"\n== {name}")
+        started = time.monotonic()
+        try:
+            self.results[name] = await job()
+        except Exception as exc:
+            self.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            say(f"   FAILED: {type(exc).__name__}: {exc}")
+        self.results[name]["bench_seconds"] = round(time.monotonic() - started, 1)
+        self.save()
+
+    def app(self, redis: Managed) -> Managed:
+        return start_app(redis.url, self.log_dir, workers=self.args.workers)
+
+    async def tokens(self, app: Managed, count: int) -> tuple[list[User], User, User]:
+        """Investors whose tokens the sockets use (several tabs each), a seller and a buyer."""
+        async with make_session(16) as session:
+            api = Api(app.url, session)
+
+            async def register(role: str, index: int) -> User | None:
+                email = f"ws-{self.run_id}-{role}-{index}@example.test"
+                return await api.register(f"WS {role} {index}", email, role, f"WS {role} Ltd")
+
+            users = await asyncio.gather(*(register("investor", i) for i in range(count)))
+            seller, buyer = await register("seller", 0), await register("buyer", 0)
+        investors = [user for user in users if user is not None]
+        if not investors or seller is None or buyer is None:
+            raise RuntimeError(f"registration failed: {api.stats_for('register').statuses}")
+        return investors, seller, buyer
+
+    async def funding_vs_health(self) -> dict[str, Any]:
+        redis = start_redis(self.log_dir)
+        try:
+            app = self.app(redis)
+            try:
+                plan = HttpPlan(
+                    invoices=self.args.invoices, duration_s=self.args.window, concurrency=self.args.concurrency
+                )
+                watched = Watched({"app": app.process.pid, "redis": redis.process.pid})
+                result = await measure_funding_vs_health(app.url, plan, watched, self.run_id)
+            finally:
+                app.stop()
+        finally:
+            redis.stop()
+        say(
+            f"   fundings {result['fundings_per_s']}/s vs /health {result['health_per_s']}/s: "
+            f"ratio {result['ratio']} (target >= 0.70); fund p99 {result['fund_latency']['p99_ms']} ms"
+        )
+        return result
+
+    async def idle_memory(self) -> dict[str, Any]:
+        count, processes = self.args.idle_sockets, self.args.client_processes_idle
+        redis = start_redis(self.log_dir)
+        try:
+            app = self.app(redis)
+            try:
+                investors, _, _ = await self.tokens(app, 10)
+                app_result = await measure_idle_memory(
+                    app, socket_urls(app.url, [u.token for u in investors], count), processes
+                )
+            finally:
+                app.stop()
+        finally:
+            redis.stop()
+        baseline = start_baseline(self.log_dir)
+        try:
+            base_result = await measure_idle_memory(
+                baseline, [baseline.url.replace("http", "ws", 1) + "/ws"] * count, processes
+            )
+        finally:
+            baseline.stop()
+        say(
+            f"   app {app_result['kb_per_socket']} KB/socket, bare Quart {base_result['kb_per_socket']} KB/socket "
+            f"({count} idle sockets; target < 50 KB)"
+        )
+        return {"app": app_result, "baseline": base_result, "target_kb": 50}
+
+    async def fanout(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        redis = start_redis(self.log_dir)
+        try:
+            app = self.app(redis)
+            baseline = start_baseline(self.log_dir)
+            try:
+                investors, seller, buyer = await self.tokens(app, 20)
+                tokens = [u.token for u in investors]
+                async with make_session(8) as session:
+                    api = Api(app.url, session)
+                    for clients in self.args.clients:
+                        processes = max(2, -(-clients // 1250))
+                        plan = FanoutPlan(clients=clients, events=self.args.events, rate_per_s=self.args.rate,
+                                          client_processes=processes)  # fmt: skip
+                        app_urls = socket_urls(app.url, tokens, clients)
+                        trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{clients}")
+                        app_figures = await measure_fanout(app_urls, trigger, plan)
+                        base_urls = [baseline.url.replace("http", "ws", 1) + "/ws"] * clients
+                        base_figures = await measure_fanout(base_urls, baseline_trigger(session, baseline.url), plan)
+                        results[str(clients)] = {"app": app_figures, "baseline": base_figures}
+                        say(
+                            f"   {clients} clients: app p99 {app_figures['trigger_to_receipt']['p99_ms']} ms "
+                            f"(commit->receipt {app_figures['commit_to_receipt']['p99_ms']}), bare Quart p99 "
+                            f"{base_figures['trigger_to_receipt']['p99_ms']} ms; deliveries "
+                            f"{app_figures['deliveries']}/{app_figures['deliveries_expected']} and "
+                            f"{base_figures['deliveries']}/{base_figures['deliveries_expected']}; client CPU "
+                            f"{app_figures['client']['client_cpu_share_of_one_core']} and "
+                            f"{base_figures['client']['client_cpu_share_of_one_core']} of a core"
+                        )
+            finally:
+                baseline.stop()
+                app.stop()
+        finally:
+            redis.stop()
+        return results
+
+    async def lua(self) -> dict[str, Any]:
+        redis = start_redis(self.log_dir)
+        try:
+            plan = LuaPlan(python_fundings=self.args.lua_calls, benchmark_requests=self.args.lua_calls)
+            result = await measure_lua(redis.url, plan)
+        finally:
+            redis.stop()
+        say(
+            f"   redis-py pipelined {result['python']['fundings_per_s']} fundings/s vs redis-benchmark "
+            f"{result['redis_benchmark']['fundings_per_s']} fundings/s "
+            f"({result['redis_benchmark']['requests_per_s']} EVALSHA/s): {result['python_share_of_ceiling']}"
+        )
+        return result
+
+    async def run(self) -> None:
+        say(f"machine: {json.dumps(self.results['machine'])}")
+        jobs = {
+            "a": ("a_funding_vs_health", self.funding_vs_health),
+            "c": ("c_idle_memory", self.idle_memory),
+            "b": ("b_event_latency", self.fanout),
+            "d": ("d_lua_funding", self.lua),
+        }
+        for key, (name, job) in jobs.items():
+            if key in self.args.only:
+                await self.guarded(name, job)
+        say(f"\nresults written to {self.args.out}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="abcd", help="which benchmarks, e.g. 'ad' (default: all)")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "loadtest-results" / "bench.json")
+    parser.add_argument("--workers", type=int, default=2, help="WORKERS for the app")
+    parser.add_argument("--invoices", type=int, default=8000, help="a: listed invoices prepared for funding")
+    parser.add_argument("--window", type=float, default=8.0, help="a: seconds per measured window")
+    parser.add_argument("--concurrency", type=int, default=32, help="a: concurrent HTTP requests")
+    parser.add_argument("--clients", default="1000,5000", help="b: WebSocket client counts")
+    parser.add_argument("--events", type=int, default=40, help="b: measured broadcasts per client count")
+    parser.add_argument("--rate", type=float, default=2.0, help="b: broadcasts per second")
+    parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
+    parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
+    parser.add_argument("--lua-calls", type=int, default=20000, help="d: fundings per side")
+    args = parser.parse_args(argv)
+    args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
+    args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="loadtest-bench-") as scratch:
+        log_dir = Path(scratch)
+        bench = Bench(args, log_dir)
+        try:
+            asyncio.run(bench.run())
+        finally:
+            for log in sorted(log_dir.glob("*.log")):  # keep the server logs beside the results
+                target = args.out.parent / f"bench-{log.name}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(log.read_bytes()[-200_000:])
+    failed = [name for name, value in bench.results.items() if isinstance(value, dict) and "error" in value]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
