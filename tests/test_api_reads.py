@@ -13,7 +13,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from finance.clock import FixedClock, day_from_ms, iso_from_ms
-from tests.helpers import DAY_MS, Actor, balance, create_invoice, deposit, fund, register, trio
+from tests.helpers import DAY_MS, Actor, Trio, balance, create_invoice, deposit, fund, register, trio
 
 START_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 NOW_ISO = iso_from_ms(START_MS)
@@ -33,7 +33,10 @@ async def get_json(client: Client, path: str, actor: Actor, status: int = 200) -
 
 
 async def post_json(client: Client, path: str, actor: Actor, body: Any = None, status: int = 200) -> Any:
-    response = await client.post(path, json=body, headers=actor.headers)
+    if body is None:
+        response = await client.post(path, headers=actor.headers)
+    else:
+        response = await client.post(path, json=body, headers=actor.headers)
     assert response.status_code == status, await response.get_data(as_text=True)
     return await response.get_json()
 
@@ -298,7 +301,7 @@ async def test_each_party_lists_its_own_invoices_newest_first(client: Client, cl
 # --- dashboard and portfolio ------------------------------------------------------------------------------
 
 
-async def repaid_and_cancelled(client: Client) -> tuple[Any, dict[str, Any]]:
+async def repaid_and_cancelled(client: Client) -> tuple[Trio, dict[str, Any]]:
     """A seller lists two invoices for one buyer: 500,000 funded at 470,000 and repaid; 200,000 cancelled."""
     t = await trio(client, investor_money=1_000_000)
     invoice = await listed_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
@@ -317,20 +320,20 @@ def series_days() -> list[str]:
 
 async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None:
     t, _ = await repaid_and_cancelled(client)
-    expected = {
-        t.seller: ({"listedCount": 2, "listedAmount": 700_000, "fundedCount": 1, "raisedAmount": 470_000,
+    expected = [
+        (t.seller, {"listedCount": 2, "listedAmount": 700_000, "fundedCount": 1, "raisedAmount": 470_000,
                     "repaidCount": 1, "cancelledCount": 1, "cancelledAmount": 200_000},
                    {"listed": 700_000, "raised": 470_000}, 470_000),
-        t.investor: ({"investmentCount": 1, "investedAmount": 470_000, "expectedReturn": 500_000,
+        (t.investor, {"investmentCount": 1, "investedAmount": 470_000, "expectedReturn": 500_000,
                       "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
                       "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0},
                      {"invested": 470_000, "returned": 500_000}, 1_030_000),
-        t.buyer: ({"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
+        (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
                    "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "outstandingAmount": 0},
                   {"repaid": 500_000}, 100_000),
-    }
+    ]
     days = series_days()
-    for actor, (stats, today, wallet) in expected.items():
+    for actor, stats, today, wallet in expected:
         data = await get_json(client, "/api/users/dashboard", actor)
         assert data["role"] == actor.role
         assert data["stats"] == stats
