@@ -83,7 +83,7 @@ def main() -> None:
     else:
         from hypercorn.asyncio import serve
 
-        asyncio.run(serve(create_app(settings), config))  # type: ignore[arg-type]
+        asyncio.run(serve(create_app(settings), config))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ async def test_run_refuses_a_call_that_does_not_match_the_header() -> None:
 
 
 def test_header_numbering_must_be_contiguous() -> None:
-    with pytest.raises(ValueError, match="1..n"):
+    with pytest.raises(ValueError, match=r"1\.\.n"):
         read_header("-- KEYS[1] a\n-- KEYS[3] c\n")
 
 

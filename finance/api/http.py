@@ -54,7 +54,7 @@ def json_body(model: type[msgspec.Struct]) -> Callable[[Handler], Handler]:
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            raw = await request.get_data(cache=True)
+            raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
             return await func(*args, body=decode_body(raw, model), **kwargs)
 
         return wrapper
@@ -103,7 +103,7 @@ async def idempotency(user: User) -> Idempotency | None:
         return None
     if not _IDEMPOTENCY_KEY.match(key):
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-    raw = await request.get_data(cache=True)
+    raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
         canonical = msgspec.json.encode(msgspec.json.decode(raw or b"{}"), order="sorted")
     except msgspec.DecodeError:
