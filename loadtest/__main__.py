@@ -74,7 +74,11 @@ def parse_args(argv: list[str] | None = None) -> LoadConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    outcome = asyncio.run(run_load(config))
+    try:
+        outcome = asyncio.run(run_load(config))
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"load run aborted: {exc}", file=sys.stderr)
+        return 2
     result = build_result(outcome)
     if config.redis_url:
         result["checks"]["ledger"] = ledger_check(config.redis_url)
