@@ -2,9 +2,9 @@
 requests per second, same client, same concurrency, same run.
 
 Setup (untimed): sellers, investors with ample balances, one buyer and `invoices` listed invoices.
-Then /health for `duration_s`, fundings of distinct listed invoices (each once, by a rotating
-investor, at the ask) for `duration_s` or until the invoices run out, and /health again; the
-/health figure is the mean of the two windows. CPU of the client, the app and Redis is reported
+Then, after a 2 s /health warm-up, /health for `duration_s`, fundings of distinct listed invoices
+(each once, by a rotating investor, at the ask) for `duration_s` or until the invoices run out,
+and /health again; the /health figure is the mean of the two windows. CPU of the client, the app and Redis is reported
 per window, since on a two-core machine they all share the same cores.
 """
 
@@ -25,6 +25,7 @@ from loadtest.servers import cpu_s, process_tree, tree_cpu_s
 
 INVOICE_AMOUNT = 10_000_000
 ASK_AMOUNT = 9_500_000
+WARMUP_S = 2.0
 
 
 @dataclass
@@ -122,6 +123,8 @@ async def measure_funding_vs_health(base_url: str, plan: HttpPlan, watched: Watc
             return True
 
         windows = {}
+        # warm-up, not counted: connections opened, code paths and caches warm on both sides
+        await timed_window(plan.concurrency, WARMUP_S, health, watched)
         for name, operation in (("health_1", health), ("fund", fund), ("health_2", health)):
             before = {op: (s.count, s.successes) for op, s in api.stats.items()}
             window = await timed_window(plan.concurrency, plan.duration_s, operation, watched)
