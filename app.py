@@ -19,6 +19,8 @@ from finance.clock import Clock
 from finance.connection import connect
 from finance.market import Market
 from finance.settings import Settings
+from streams import start_hub, stop_hub
+from streams import websocket as streams_websocket
 
 log = logging.getLogger("app")
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
     )
     api.register(app)
+    app.register_blueprint(streams_websocket.blueprint)
     tasks: list[asyncio.Task[None]] = []
 
     @app.before_serving
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         redis = connect(settings, server=redis_server)
         market = Market.create(redis, settings, clock)
         app.extensions["market"] = market
+        app.extensions["hub"] = start_hub(market, settings, redis_server)
         if settings.aging_interval_seconds > 0:
             tasks.append(asyncio.create_task(aging.run_forever(market), name="aging"))
 
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         tasks.clear()
+        await stop_hub(app.extensions["hub"])
         await app.extensions["market"].redis.aclose()
 
     return app

@@ -1,0 +1,205 @@
+"""The per-process fan-out: one reader for all of this process's sockets, each event encoded once.
+
+A *feed* is one stream this process reads: the market stream, or the stream of a user with at least
+one socket here. Each feed remembers the last entry it delivered (its position). A socket that opens
+asks for its streams from some id (``since``, or the stream's end when it has none):
+
+- below the feed's position: it joins the feed now and replays (start, position] with XRANGE before
+  its queue of live events is sent, so nothing is missed and nothing is sent twice;
+- above it (the reader has not caught up yet): it joins with a floor and skips live events up to it.
+
+Everything between deciding the position and joining the feed is synchronous, so no event can slip
+between the replay and the live part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from redis.asyncio import Redis
+
+from finance.market import Market
+from streams.envelope import Order, entry_frame, id_of, order_of
+from streams.reader import Reader
+from streams.source import Entry, StreamState, read_page, stream_states
+from streams.subscriber import CLOSE_GOING_AWAY, Subscriber
+
+REPLAY_PAGE: Final = 500
+USER: Final = "user"
+MARKET: Final = "market"
+
+
+class HubClosed(Exception):
+    """The process is shutting down and takes no new sockets."""
+
+
+class ReplayGap(Exception):
+    """Trimming overtook a replay: the socket must reconnect (and will be told ``recovered: false``)."""
+
+
+class Feed:
+    __slots__ = ("floors", "key", "name", "position", "subscribers")
+
+    def __init__(self, name: str, key: str, position: Order) -> None:
+        self.name = name  # "user" or "market": the frames' "stream"
+        self.key = key
+        self.position = position
+        self.subscribers: set[Subscriber] = set()
+        # subscribers that asked to start beyond the position: skip live events up to their floor
+        self.floors: dict[Subscriber, Order] = {}
+
+    def deliver(self, entries: list[Entry]) -> None:
+        name = self.name
+        for entry_id, fields in entries:
+            order = order_of(entry_id)
+            if order <= self.position:
+                continue  # read by an XREAD that started before this feed was re-created further on
+            self.position = order
+            frame = entry_frame(name, entry_id, fields)
+            if self.floors:
+                self._deliver_above_floors(order, frame)
+                continue
+            for subscriber in self.subscribers:
+                subscriber.push(frame)
+
+    def _deliver_above_floors(self, order: Order, frame: str) -> None:
+        floors = self.floors
+        for subscriber in self.subscribers:
+            floor = floors.get(subscriber)
+            if floor is not None:
+                if order <= floor:
+                    continue
+                del floors[subscriber]
+            subscriber.push(frame)
+
+
+@dataclass
+class Replay:
+    stream: str
+    key: str
+    after: Order
+    upto: Order
+    removed_at_open: int  # entries trimmed away when the socket opened; more means trimming overtook it
+
+
+@dataclass(eq=False)
+class Session:
+    """One socket's subscription: its subscriber, its feeds, what to replay, and the hello's ``recovered``."""
+
+    subscriber: Subscriber
+    recovered: bool
+    feeds: list[Feed] = field(default_factory=list)
+    replays: list[Replay] = field(default_factory=list)
+
+
+class Hub:
+    def __init__(self, market: Market, reader_redis: Redis, queue_max: int) -> None:
+        self.market = market
+        self.redis = market.redis
+        self.queue_max = queue_max
+        self.feeds: dict[str, Feed] = {}  # stream key -> feed
+        self.sessions: set[Session] = set()
+        self.version = 0
+        self.closing = False
+        self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver)
+
+    # --- the reader's side -------------------------------------------------------------------------
+
+    def positions(self) -> tuple[int, dict[str, str]]:
+        return self.version, {key: id_of(feed.position) for key, feed in self.feeds.items()}
+
+    def deliver(self, key: str, entries: list[Entry]) -> None:
+        feed = self.feeds.get(key)
+        if feed is not None:  # else: every socket of that stream left while the XREAD was in flight
+            feed.deliver(entries)
+
+    # --- the sockets' side -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.reader.start()
+
+    async def stop(self, drain_seconds: float = 1.0) -> None:
+        """Closes every socket with 1001 (waiting a moment for them to go) and stops the reader."""
+        self.closing = True
+        for session in list(self.sessions):
+            session.subscriber.close(CLOSE_GOING_AWAY)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_seconds):
+                while self.sessions:  # noqa: ASYNC110 - the handlers remove themselves as they finish
+                    await asyncio.sleep(0.01)
+        await self.reader.stop()
+
+    async def open(self, user_id: str, since: Order | None, market_since: Order | None) -> Session:
+        """Subscribes a socket of ``user_id`` to its user stream and the market stream.
+
+        A stream without a ``since`` starts at its current end, fixed here, before the hello is sent.
+        A ``since`` whose entries may be gone (``recovered: false``) also starts at the end: the client
+        reloads over REST instead."""
+        if self.closing:
+            raise HubClosed()
+        keys = self.market.keys
+        user_key, market_key = keys.user_stream(user_id), keys.market_stream()
+        user_state, market_state = await stream_states(self.redis, [user_key, market_key])
+        if self.closing:
+            raise HubClosed()
+        session = Session(Subscriber(user_id, self.queue_max), recovered=True)
+        for name, key, state, since_asked in (
+            (USER, user_key, user_state, since),
+            (MARKET, market_key, market_state, market_since),
+        ):
+            self._join(session, name, key, state, since_asked)
+        self.sessions.add(session)
+        return session
+
+    def _join(self, session: Session, name: str, key: str, state: StreamState, since: Order | None) -> None:
+        start = state.last
+        if since is not None:
+            if state.lost_after(since):
+                session.recovered = False
+            else:
+                start = since
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = Feed(name, key, state.last)
+            self.version += 1
+            self.reader.wake(self.version)
+        subscriber = session.subscriber
+        if start < feed.position:
+            session.replays.append(Replay(name, key, start, feed.position, state.removed))
+        elif start > feed.position:
+            feed.floors[subscriber] = start
+        feed.subscribers.add(subscriber)
+        session.feeds.append(feed)
+
+    def close(self, session: Session) -> None:
+        """Unsubscribes a socket; a feed nobody needs any more is no longer read."""
+        self.sessions.discard(session)
+        subscriber = session.subscriber
+        for feed in session.feeds:
+            feed.subscribers.discard(subscriber)
+            feed.floors.pop(subscriber, None)
+            if not feed.subscribers and self.feeds.get(feed.key) is feed:
+                del self.feeds[feed.key]
+                self.version += 1
+        session.feeds.clear()
+
+    async def replay(self, session: Session) -> AsyncIterator[str]:
+        """The frames a socket missed, page by page, oldest first, stream by stream."""
+        for replay in session.replays:
+            cursor = replay.after
+            while cursor < replay.upto and session.subscriber.close_code is None:
+                state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto),
+                                                 REPLAY_PAGE)
+                if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
+                    # entries after the cursor may have been trimmed before this page was read
+                    raise ReplayGap()
+                if not entries:
+                    break
+                for entry_id, fields in entries:
+                    yield entry_frame(replay.stream, entry_id, fields)
+                cursor = order_of(entries[-1][0])
+        session.replays.clear()

@@ -1,0 +1,127 @@
+"""``GET /ws``: the WebSocket route. Protocol in docs/websocket.md.
+
+Refusals come before the handshake is accepted, as plain HTTP: 401 without a valid token (query
+parameter ``token`` or ``Authorization: Bearer``), 400 for a malformed ``since``/``marketSince``,
+503 while Redis is away or the process is shutting down. Once accepted: the hello frame, the replay,
+then live events; the client's frames are answered through the same bounded queue as events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+import msgspec
+from quart import Blueprint, Response, current_app, websocket
+
+from finance import users
+from finance.api.errors import error_response
+from finance.connection import UNAVAILABLE_ERRORS
+from finance.market import Market
+from finance.outcomes import DomainError
+from streams.envelope import PONG, Order, error_frame, hello_frame, parse_id
+from streams.hub import Hub, HubClosed, ReplayGap
+from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("websocket", __name__)
+
+CLIENT_FRAME_BYTES_MAX: Final = 4_096
+CLOSE_SECONDS_MAX: Final = 1.0
+UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
+
+
+class ClientFrame(msgspec.Struct):
+    type: str
+
+
+_decode_client_frame = msgspec.json.Decoder(ClientFrame).decode
+
+
+class BadQuery(Exception):
+    pass
+
+
+def hub() -> Hub:
+    found: Hub = current_app.extensions["hub"]
+    return found
+
+
+def _token() -> str:
+    token = websocket.args.get("token")
+    if token:
+        return token
+    scheme, _, value = websocket.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _since(name: str) -> Order | None:
+    raw = websocket.args.get(name)
+    if raw is None or raw == "":
+        return None
+    order = parse_id(raw)
+    if order is None:
+        raise BadQuery(f"{name} must be a stream id such as 1732412345678-0")
+    return order
+
+
+def answer(message: str | bytes) -> str:
+    """The reply to one client frame: pong to a ping, an error frame to anything else."""
+    if len(message) > CLIENT_FRAME_BYTES_MAX:
+        return error_frame("frame_too_large", f"frames are at most {CLIENT_FRAME_BYTES_MAX} bytes")
+    try:
+        frame = _decode_client_frame(message)
+    except msgspec.DecodeError:  # ValidationError included: not JSON, or no string "type"
+        return error_frame("malformed_frame", 'send JSON such as {"type":"ping"}')
+    if frame.type == "ping":
+        return PONG
+    return error_frame("unknown_type", f"unknown frame type {frame.type[:40]!r}; the only one is 'ping'")
+
+
+async def _answer_client_frames(subscriber: Subscriber) -> None:
+    while True:
+        subscriber.push(answer(await websocket.receive()))
+
+
+@blueprint.websocket("/ws")
+async def ws() -> Response | None:
+    the_hub = hub()
+    market: Market = the_hub.market
+    try:
+        user = await users.authenticate(market, _token())
+        since, market_since = _since("since"), _since("marketSince")
+        session = await the_hub.open(user.id, since, market_since)
+    except DomainError as error:
+        return error_response(401, error.outcome.value, error.message)
+    except BadQuery as error:
+        return error_response(400, "invalid_query", str(error))
+    except UNAVAILABLE:
+        response = error_response(503, "redis_unavailable", "live events are unavailable; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    subscriber = session.subscriber
+    receiver: asyncio.Task[None] | None = None
+    try:
+        await websocket.accept()
+        await websocket.send(hello_frame(user.id, session.recovered))
+        receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
+        try:
+            async for frame in the_hub.replay(session):
+                await websocket.send(frame)
+        except ReplayGap:
+            subscriber.close(CLOSE_TOO_SLOW)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("websocket replay: redis unavailable: %s", error)
+            subscriber.close(CLOSE_TRY_AGAIN_LATER)
+        code = await subscriber.pump(websocket.send)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_SECONDS_MAX):
+                await websocket.close(code)
+    finally:
+        if receiver is not None:
+            receiver.cancel()
+        the_hub.close(session)
+    return None
