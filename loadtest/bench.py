@@ -67,6 +67,20 @@ def machine() -> dict[str, Any]:
     }
 
 
+def baseline_ws_url(baseline: Managed) -> str:
+    return baseline.url.replace("http", "ws", 1) + "/ws"
+
+
+def fanout_line(app: dict[str, Any], base: dict[str, Any]) -> str:
+    return (
+        f"app p99 {app['trigger_to_receipt']['p99_ms']} ms (commit->receipt {app['commit_to_receipt']['p99_ms']}), "
+        f"bare Quart p99 {base['trigger_to_receipt']['p99_ms']} ms; deliveries {app['deliveries']}/"
+        f"{app['deliveries_expected']} and {base['deliveries']}/{base['deliveries_expected']}; client CPU "
+        f"{app['client']['client_cpu_share_of_one_core']} and "
+        f"{base['client']['client_cpu_share_of_one_core']} of a core"
+    )
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -92,6 +106,7 @@ class Bench:
             self.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             say(f"   FAILED: {type(exc).__name__}: {exc}")
         self.results[name]["bench_seconds"] = round(time.monotonic() - started, 1)
+        self.results[name]["load_average_at_end"] = os.getloadavg()
         self.save()
 
     def app(self, redis: Managed) -> Managed:
@@ -134,31 +149,37 @@ class Bench:
         return result
 
     async def idle_memory(self) -> dict[str, Any]:
-        count, processes = self.args.idle_sockets, self.args.client_processes_idle
+        results: dict[str, Any] = {"sockets": self.args.idle_sockets, "target_kb": 50}
+        for mode in self.args.ws_modes:
+            app_result = await self.idle_memory_of_app(mode == "browser")
+            base_result = await self.idle_memory_of_baseline(mode == "browser")
+            results[mode] = {"app": app_result, "baseline": base_result}
+            say(
+                f"   {mode} clients: app {app_result['kb_per_socket']} KB/socket, bare Quart "
+                f"{base_result['kb_per_socket']} KB/socket ({self.args.idle_sockets} idle sockets; target < 50 KB)"
+            )
+        return results
+
+    async def idle_memory_of_app(self, deflate: bool) -> dict[str, Any]:
         redis = start_redis(self.log_dir)
         try:
             app = self.app(redis)
             try:
                 investors, _, _ = await self.tokens(app, 10)
-                app_result = await measure_idle_memory(
-                    app, socket_urls(app.url, [u.token for u in investors], count), processes
-                )
+                urls = socket_urls(app.url, [u.token for u in investors], self.args.idle_sockets)
+                return await measure_idle_memory(app, urls, self.args.client_processes_idle, deflate)
             finally:
                 app.stop()
         finally:
             redis.stop()
+
+    async def idle_memory_of_baseline(self, deflate: bool) -> dict[str, Any]:
         baseline = start_baseline(self.log_dir)
         try:
-            base_result = await measure_idle_memory(
-                baseline, [baseline.url.replace("http", "ws", 1) + "/ws"] * count, processes
-            )
+            urls = [baseline_ws_url(baseline)] * self.args.idle_sockets
+            return await measure_idle_memory(baseline, urls, self.args.client_processes_idle, deflate)
         finally:
             baseline.stop()
-        say(
-            f"   app {app_result['kb_per_socket']} KB/socket, bare Quart {base_result['kb_per_socket']} KB/socket "
-            f"({count} idle sockets; target < 50 KB)"
-        )
-        return {"app": app_result, "baseline": base_result, "target_kb": 50}
 
     async def fanout(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -171,25 +192,23 @@ class Bench:
                 tokens = [u.token for u in investors]
                 async with make_session(8) as session:
                     api = Api(app.url, session)
-                    for clients in self.args.clients:
-                        processes = max(2, -(-clients // 1250))
-                        plan = FanoutPlan(clients=clients, events=self.args.events, rate_per_s=self.args.rate,
-                                          client_processes=processes)  # fmt: skip
-                        app_urls = socket_urls(app.url, tokens, clients)
-                        trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{clients}")
-                        app_figures = await measure_fanout(app_urls, trigger, plan)
-                        base_urls = [baseline.url.replace("http", "ws", 1) + "/ws"] * clients
-                        base_figures = await measure_fanout(base_urls, baseline_trigger(session, baseline.url), plan)
-                        results[str(clients)] = {"app": app_figures, "baseline": base_figures}
-                        say(
-                            f"   {clients} clients: app p99 {app_figures['trigger_to_receipt']['p99_ms']} ms "
-                            f"(commit->receipt {app_figures['commit_to_receipt']['p99_ms']}), bare Quart p99 "
-                            f"{base_figures['trigger_to_receipt']['p99_ms']} ms; deliveries "
-                            f"{app_figures['deliveries']}/{app_figures['deliveries_expected']} and "
-                            f"{base_figures['deliveries']}/{base_figures['deliveries_expected']}; client CPU "
-                            f"{app_figures['client']['client_cpu_share_of_one_core']} and "
-                            f"{base_figures['client']['client_cpu_share_of_one_core']} of a core"
-                        )
+                    for mode in self.args.ws_modes:
+                        for clients in self.args.clients:
+                            plan = FanoutPlan(
+                                clients=clients,
+                                events=self.args.events,
+                                rate_per_s=self.args.rate,
+                                client_processes=max(2, -(-clients // 1250)),
+                                deflate=mode == "browser",
+                            )
+                            trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{mode}-{clients}")
+                            app_figures = await measure_fanout(socket_urls(app.url, tokens, clients), trigger, plan)
+                            base_urls = [baseline_ws_url(baseline)] * clients
+                            base_figures = await measure_fanout(
+                                base_urls, baseline_trigger(session, baseline.url), plan
+                            )
+                            results[f"{mode}_{clients}"] = {"app": app_figures, "baseline": base_figures}
+                            say(f"   {mode} clients, {clients}: " + fanout_line(app_figures, base_figures))
             finally:
                 baseline.stop()
                 app.stop()
@@ -238,12 +257,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", default="1000,5000", help="b: WebSocket client counts")
     parser.add_argument("--events", type=int, default=40, help="b: measured broadcasts per client count")
     parser.add_argument("--rate", type=float, default=2.0, help="b: broadcasts per second")
+    parser.add_argument(
+        "--ws-modes",
+        default="browser,plain",
+        help="b, c: 'browser' clients offer permessage-deflate as browsers do; 'plain' clients offer no extension",
+    )
     parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
     parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
     parser.add_argument("--lua-calls", type=int, default=20000, help="d: fundings per side")
     args = parser.parse_args(argv)
     args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
     args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
+    args.ws_modes = [m for m in str(args.ws_modes).split(",") if m in ("browser", "plain")] or ["browser"]
     return args
 
 

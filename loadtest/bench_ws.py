@@ -36,6 +36,7 @@ class FanoutPlan:
     rate_per_s: float = 5.0
     client_processes: int = 2
     drain_s: float = 10.0
+    deflate: bool = False
 
 
 def baseline_trigger(session: aiohttp.ClientSession, base_url: str) -> Trigger:
@@ -66,7 +67,7 @@ def app_trigger(api: Api, seller: User, buyer: User, run_id: str) -> Trigger:
 
 
 async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) -> dict[str, Any]:
-    pool = WsClientPool(urls, plan.client_processes, connect_concurrency=64, lifetime_s=900)
+    pool = WsClientPool(urls, plan.client_processes, connect_concurrency=64, lifetime_s=900, deflate=plan.deflate)
     try:
         connect_started = time.monotonic()
         connected = await pool.start(timeout_s=300)
@@ -97,6 +98,7 @@ async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) ->
         "connect_s": round(connect_s, 2),
         "events": plan.events,
         "rate_per_s": plan.rate_per_s,
+        "deflate_offered": plan.deflate,
         "trigger_failures": failures,
         "deliveries": samples.deliveries,
         "deliveries_expected": plan.events * connected["connected"],
@@ -121,17 +123,20 @@ async def _drain(pool: WsClientPool, drain_s: float, expected: int) -> None:
         await asyncio.sleep(0.2)
 
 
-async def measure_idle_memory(server: Managed, urls: list[str], client_processes: int) -> dict[str, Any]:
-    """RSS of the server's process tree before and after opening len(urls) idle sockets."""
+async def measure_idle_memory(
+    server: Managed, urls: list[str], client_processes: int, deflate: bool = False
+) -> dict[str, Any]:
+    """RSS of the server's process tree before and after opening len(urls) idle sockets
+    (on a server that has not held sockets before: freed memory is not returned to the OS)."""
     gc.collect()
     await asyncio.sleep(1.0)
     before = tree_rss_kb(server.process.pid)
-    pool = WsClientPool(urls, client_processes, connect_concurrency=64, lifetime_s=600)
+    pool = WsClientPool(urls, client_processes, connect_concurrency=64, lifetime_s=600, deflate=deflate)
     try:
         connected = await pool.start(timeout_s=300)
         await asyncio.sleep(3.0)  # let the server settle (lazy allocations, GC)
         after = tree_rss_kb(server.process.pid)
-        await pool.stop(timeout_s=120)
+        closed = await pool.stop(timeout_s=120)
     finally:
         pool.terminate()
     delta_kb = sum(after.values()) - sum(before.values())
@@ -139,6 +144,8 @@ async def measure_idle_memory(server: Managed, urls: list[str], client_processes
     return {
         "sockets": len(urls),
         "connected": count,
+        "deflate_offered": deflate,
+        "deflate_accepted": closed.totals()["deflate_accepted"],
         "rss_before_kb": before,
         "rss_after_kb": after,
         "rss_delta_kb": delta_kb,

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from loadtest.events import FRAME_DECODER, EventReceipts, stream_id_ms, trigger_of
-from loadtest.wsproto_client import LeanWebSocket, open_lean_websocket
+from loadtest.wsproto_client import LeanWebSocket, inflate_messages, open_lean_websocket
 
 CONNECT_ATTEMPTS = 3
 HELLO_WAIT_S = 15.0
@@ -30,6 +30,7 @@ class ClientProcessConfig:
     connect_concurrency: int
     lifetime_s: float  # a child stops by itself after this, whatever the parent does
     expect_hello: bool
+    deflate: bool = False  # offer permessage-deflate, as browsers do
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ClientProcessResult:
     sockets: int = 0
     connected: int = 0
     hello: int = 0
+    deflate_accepted: int = 0
     connect_errors: dict[str, int] = field(default_factory=dict)
     close_codes: dict[str, int] = field(default_factory=dict)
     frames: int = 0
@@ -52,10 +54,10 @@ class ClientProcessResult:
     max_rss_kb: int = 0
 
 
-async def _connect(url: str, errors: Counter[str]) -> LeanWebSocket | None:
+async def _connect(url: str, errors: Counter[str], deflate: bool) -> LeanWebSocket | None:
     for attempt in range(CONNECT_ATTEMPTS):
         try:
-            return await open_lean_websocket(url)
+            return await open_lean_websocket(url, deflate=deflate)
         except (OSError, TimeoutError) as exc:
             errors[type(exc).__name__ + (f" {exc}" if isinstance(exc, ConnectionRefusedError) else "")] += 1
             await asyncio.sleep(0.2 * (attempt + 1))
@@ -75,7 +77,7 @@ async def _child_main(config: ClientProcessConfig, pipe: multiprocessing.connect
 
     async def connect_one(url: str) -> LeanWebSocket | None:
         async with semaphore:
-            return await _connect(url, errors)
+            return await _connect(url, errors, config.deflate)
 
     opened = await asyncio.gather(*(connect_one(url) for url in config.urls))
     sockets = [socket for socket in opened if socket is not None]
@@ -117,7 +119,8 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
         last_id: dict[str, tuple[int, int]] = {}
         seen: set[tuple[str, str]] = set()
         market_count = 0
-        for index, (received_at, payload) in enumerate(socket.messages):
+        result.deflate_accepted += socket.deflate_accepted
+        for index, (received_at, payload) in enumerate(inflate_messages(socket)):
             result.frames += 1
             try:
                 frame = FRAME_DECODER.decode(payload)
@@ -205,6 +208,7 @@ class PoolResult:
             "sockets": total("sockets"),
             "connected": total("connected"),
             "hello": total("hello"),
+            "deflate_accepted": total("deflate_accepted"),
             "connect_errors": dict(connect_errors),
             "close_codes": dict(close_codes),
             "frames": total("frames"),
@@ -230,6 +234,7 @@ class WsClientPool:
         connect_concurrency: int = 64,
         lifetime_s: float = 600.0,
         expect_hello: bool = True,
+        deflate: bool = False,
     ) -> None:
         context = multiprocessing.get_context("spawn")
         processes = max(1, min(processes, len(urls))) if urls else 0
@@ -244,6 +249,7 @@ class WsClientPool:
                 connect_concurrency=connect_concurrency,
                 lifetime_s=lifetime_s,
                 expect_hello=expect_hello,
+                deflate=deflate,
             )
             process = context.Process(target=_child_entry, args=(config, child_end, counter), daemon=True)
             self._pipes.append(parent_end)

@@ -2,7 +2,9 @@
 
 Per received frame it does one timestamp per TCP read, a header parse and a list append; JSON is
 decoded only after the measurement window (see wsclients.py). It speaks just what a server sends
-to a browser: unfragmented or fragmented text/binary frames without extensions, ping and close.
+to a browser: unfragmented or fragmented text/binary frames, ping and close, and optionally offers
+permessage-deflate as browsers do (`deflate=True`); compressed messages are kept compressed and
+inflated after the window too (`inflate_messages`), in order, since the context carries over.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import base64
 import os
 import struct
 import time
+import zlib
 from urllib.parse import urlsplit
 
 OPCODE_CONTINUATION = 0x0
@@ -21,6 +24,8 @@ OPCODE_CLOSE = 0x8
 OPCODE_PING = 0x9
 OPCODE_PONG = 0xA
 HANDSHAKE_BYTES_MAX = 16384
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"  # what Chrome and Firefox send
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 def masked_frame(opcode: int, payload: bytes) -> bytes:
@@ -38,13 +43,16 @@ def masked_frame(opcode: int, payload: bytes) -> bytes:
 
 
 class LeanWebSocket(asyncio.Protocol):
-    """One client socket; received messages go to `messages` as (receipt time, payload) pairs."""
+    """One client socket; received messages go to `messages` as (receipt time, payload, compressed)."""
 
-    def __init__(self, host_header: str, target: str) -> None:
+    def __init__(self, host_header: str, target: str, deflate: bool = False) -> None:
         self.host_header = host_header
         self.target = target
+        self.offer_deflate = deflate
+        self.deflate_accepted = False
+        self.server_no_context_takeover = False
         self.transport: asyncio.Transport | None = None
-        self.messages: list[tuple[float, bytes]] = []
+        self.messages: list[tuple[float, bytes, bool]] = []
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.close_code: int | None = None
@@ -52,14 +60,17 @@ class LeanWebSocket(asyncio.Protocol):
         self._buffer = bytearray()
         self._upgraded = False
         self._fragments: list[bytes] = []
+        self._fragments_compressed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
+        extensions = f"Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n" if self.offer_deflate else ""
         request = (
             f"GET {self.target} HTTP/1.1\r\nHost: {self.host_header}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"{extensions}\r\n"
         )
         transport.write(request.encode())
 
@@ -79,6 +90,11 @@ class LeanWebSocket(asyncio.Protocol):
         status_line = bytes(self._buffer[: self._buffer.find(b"\r\n")])
         parts = status_line.split(b" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        for line in bytes(self._buffer[:end]).lower().split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip() == b"sec-websocket-extensions" and b"permessage-deflate" in value:
+                self.deflate_accepted = True
+                self.server_no_context_takeover = b"server_no_context_takeover" in value
         del self._buffer[: end + 4]
         if status != 101:
             self._fail(status)
@@ -112,19 +128,24 @@ class LeanWebSocket(asyncio.Protocol):
                 break
             payload = bytes(buffer[offset + header : offset + header + length])
             offset += header + length
-            self._on_frame(first & 0x80 != 0, first & 0x0F, payload, received_at)
+            self._on_frame(first, payload, received_at)
         if offset:
             del buffer[:offset]
 
-    def _on_frame(self, final: bool, opcode: int, payload: bytes, received_at: float) -> None:
+    def _on_frame(self, first: int, payload: bytes, received_at: float) -> None:
+        opcode = first & 0x0F
         if opcode in (OPCODE_TEXT, OPCODE_BINARY, OPCODE_CONTINUATION):
-            if not final:
+            compressed = bool(first & 0x40)  # RSV1 on a message's first frame: permessage-deflate
+            if not first & 0x80:
+                if not self._fragments:
+                    self._fragments_compressed = compressed
                 self._fragments.append(payload)
                 return
             if self._fragments:
                 payload = b"".join([*self._fragments, payload])
+                compressed = self._fragments_compressed
                 self._fragments.clear()
-            self.messages.append((received_at, payload))
+            self.messages.append((received_at, payload, compressed))
         elif opcode == OPCODE_PING:
             self.send(OPCODE_PONG, payload)
         elif opcode == OPCODE_CLOSE:
@@ -156,7 +177,21 @@ class LeanWebSocket(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def open_lean_websocket(url: str, timeout_s: float = 10.0) -> LeanWebSocket:
+def inflate_messages(socket: LeanWebSocket) -> list[tuple[float, bytes]]:
+    """The socket's messages as (receipt time, payload), compressed ones inflated in order."""
+    inflater = zlib.decompressobj(wbits=-15)
+    plain: list[tuple[float, bytes]] = []
+    for received_at, raw, compressed in socket.messages:
+        if not compressed:
+            plain.append((received_at, raw))
+            continue
+        if socket.server_no_context_takeover:
+            inflater = zlib.decompressobj(wbits=-15)
+        plain.append((received_at, inflater.decompress(raw + DEFLATE_TAIL)))
+    return plain
+
+
+async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool = False) -> LeanWebSocket:
     """Connect to a ws:// URL (loopback only in this project) and wait for the 101."""
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None:
@@ -168,6 +203,8 @@ async def open_lean_websocket(url: str, timeout_s: float = 10.0) -> LeanWebSocke
     host_header = parts.netloc.rsplit("@", 1)[-1]
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout_s):
-        _, protocol = await loop.create_connection(lambda: LeanWebSocket(host_header, target), parts.hostname, port)
+        _, protocol = await loop.create_connection(
+            lambda: LeanWebSocket(host_header, target, deflate), parts.hostname, port
+        )
         await protocol.opened
     return protocol
