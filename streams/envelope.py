@@ -14,7 +14,7 @@ import msgspec
 # An entry id as Redis writes it: "<milliseconds>-<sequence>"; ordered as a pair of integers
 Order = tuple[int, int]
 
-_STREAM_ID: Final = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+_STREAM_ID: Final = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _PART_MAX: Final = 2**64 - 1  # Redis keeps each part of an id as an unsigned 64-bit integer
 ZERO_ID: Final = "0-0"
 ZERO: Final[Order] = (0, 0)
@@ -25,7 +25,7 @@ _encode = msgspec.json.Encoder().encode
 
 def parse_id(text: str) -> Order | None:
     """``(ms, seq)`` of a well-formed stream id, ``None`` for anything else."""
-    match = _STREAM_ID.match(text)
+    match = _STREAM_ID.fullmatch(text)
     if match is None:
         return None
     milliseconds, sequence = int(match.group(1)), int(match.group(2))

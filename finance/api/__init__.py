@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from quart import Quart
 
-from finance.api import auth, health, invoices, users, wallet
+from finance.api import auth, health, invoices, notifications, users, wallet
 from finance.api.errors import register_error_handlers
 
 
 def register(app: Quart) -> None:
-    for module in (auth, users, wallet, invoices, health):
+    for module in (auth, users, notifications, wallet, invoices, health):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)

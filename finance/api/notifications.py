@@ -1,0 +1,36 @@
+"""/api/users/notifications: the caller's events, newest first, and marking them read."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from finance import notifications
+from finance.api.errors import BadRequest
+from finance.api.http import authenticated, json, json_body, market
+from finance.api.schemas import ReadUpToRequest
+from finance.pages import page_size
+from finance.users import User
+
+blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
+
+
+@blueprint.get("/notifications")
+@authenticated()
+async def list_notifications(user: User) -> Response:
+    """Newest first; ``before=<nextCursor>`` for the next page; ``limit`` 1..100. Each item has ``read``;
+    ``unread`` counts every unread notification, not just this page's."""
+    before = notifications.cursor(request.args.get("before"))
+    limit = page_size(request.args.get("limit"))
+    return json(await notifications.list_notifications(market(), user.id, before, limit))
+
+
+@blueprint.post("/notifications/read")
+@authenticated()
+@json_body(ReadUpToRequest)
+async def mark_read(user: User, body: ReadUpToRequest) -> Response:
+    """Marks read every notification up to the event id ``upTo`` (a stream id from the list or a
+    WebSocket frame). The marker never moves backwards. Returns ``{readUpTo, unread}``."""
+    up_to = notifications.parse_stream_id(body.up_to)
+    if up_to is None:
+        raise BadRequest("invalid_request", "upTo must be an event id such as 1732412345678-0")
+    return json(await notifications.mark_read(market(), user.id, up_to))

@@ -1,0 +1,127 @@
+"""Notifications: a user's event stream read as a list, newest first, with a last-read marker.
+
+The user stream (capped at ``user_stream_length_max``) is the list; nothing is copied. What the user
+has read is one id kept at ``notifications_read``: every entry up to it is read. It only moves forward
+and never past the newest entry, so events that arrive later are always unread.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from finance.clock import iso_from_ms
+from finance.market import Market
+from finance.outcomes import DomainError, Outcome
+
+Order = tuple[int, int]
+_STREAM_ID: Final = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_PART_MAX: Final = 2**64 - 1
+
+
+def parse_stream_id(raw: str) -> Order | None:
+    """``(ms, seq)`` of a stream id such as 1732412345678-0; ``None`` if it is not one Redis could hold."""
+    match = _STREAM_ID.fullmatch(raw)
+    if match is None:
+        return None
+    milliseconds, sequence = int(match.group(1)), int(match.group(2))
+    if milliseconds > _PART_MAX or sequence > _PART_MAX:
+        return None
+    return milliseconds, sequence
+
+
+def cursor(raw: str | None, field: str = "before") -> Order | None:
+    if raw is None or raw == "":
+        return None
+    order = parse_stream_id(raw)
+    if order is None:
+        raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
+    return order
+
+
+def _order(entry_id: str) -> Order:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _id(order: Order) -> str:
+    return f"{order[0]}-{order[1]}"
+
+
+def _item(entry_id: str, fields: dict[str, str], last_read: Order | None) -> dict[str, Any]:
+    order = _order(entry_id)
+    return {
+        "id": entry_id,
+        "event": fields.get("event", ""),
+        "data": msgspec.Raw(fields.get("data") or "null"),
+        "createdAt": iso_from_ms(order[0]),
+        "read": last_read is not None and order <= last_read,
+    }
+
+
+async def _unread(redis: Redis, key: str, last_read: Order | None, length: int,
+                  oldest: list[Any], newest: list[Any]) -> int:
+    if not newest:
+        return 0
+    if last_read is None or last_read < _order(oldest[0][0]):
+        return length
+    if last_read >= _order(newest[0][0]):
+        return 0
+    # some read, some not: count what is left (at most the stream's cap)
+    entries = await redis.xrange(key, min="(" + _id(last_read), max="+")
+    return len(entries)
+
+
+async def list_notifications(market: Market, user_id: str, before: Order | None, limit: int) -> dict[str, Any]:
+    """``{notifications: [{id, event, data, createdAt, read}], unread, nextCursor}``, newest first."""
+    key = market.keys.user_stream(user_id)
+    async with market.redis.pipeline(transaction=True) as pipe:
+        pipe.get(market.keys.notifications_read(user_id))
+        pipe.xrevrange(key, max="(" + _id(before) if before else "+", min="-", count=limit + 1)
+        pipe.xlen(key)
+        pipe.xrange(key, count=1)
+        pipe.xrevrange(key, count=1)
+        raw_read, entries, length, oldest, newest = await pipe.execute()
+    last_read = parse_stream_id(raw_read) if raw_read else None
+    page = entries[:limit]
+    return {
+        "notifications": [_item(entry_id, fields, last_read) for entry_id, fields in page],
+        "unread": await _unread(market.redis, key, last_read, length, oldest, newest),
+        "nextCursor": page[-1][0] if len(entries) > limit else None,
+    }
+
+
+async def mark_read(market: Market, user_id: str, up_to: Order) -> dict[str, Any]:
+    """Marks every notification up to ``up_to`` read (never past the newest one, never backwards).
+    Returns ``{readUpTo, unread}``."""
+    key = market.keys.user_stream(user_id)
+    read_key = market.keys.notifications_read(user_id)
+    async with market.redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                await pipe.watch(read_key)
+                raw_read = await pipe.get(read_key)
+                newest = await pipe.xrevrange(key, count=1)
+                current = parse_stream_id(raw_read) if raw_read else None
+                target = min(up_to, _order(newest[0][0])) if newest else None
+                if target is None or (current is not None and target <= current):
+                    await pipe.unwatch()
+                    break
+                pipe.multi()
+                pipe.set(read_key, _id(target))
+                await pipe.execute()
+                break
+            except WatchError:
+                continue  # another request moved the marker meanwhile: decide again from its value
+    async with market.redis.pipeline(transaction=True) as pipe:
+        pipe.get(read_key)
+        pipe.xlen(key)
+        pipe.xrange(key, count=1)
+        pipe.xrevrange(key, count=1)
+        raw_read, length, oldest, newest = await pipe.execute()
+    last_read = parse_stream_id(raw_read) if raw_read else None
+    return {"readUpTo": raw_read, "unread": await _unread(market.redis, key, last_read, length, oldest, newest)}
