@@ -1,19 +1,19 @@
 """Every route's success shape (DESIGN section 5), with exact figures, on both backends.
 
 Time is pinned (FixedClock) so timestamps, due dates and the dashboard's "today" are exact.
-The marketplace's filters, sorts and pagination live in test_api_marketplace.py.
+The marketplace's filters, sorts and pagination are in test_api_reads_marketplace.py; the dashboard
+and the portfolio in test_api_reads_stats.py.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from finance.clock import FixedClock, day_from_ms, iso_from_ms
-from tests.helpers import DAY_MS, Actor, Trio, balance, create_invoice, deposit, fund, register, trio
+from finance.clock import FixedClock, iso_from_ms
+from tests.helpers import DAY_MS, Actor, balance, create_invoice, deposit, fund, register, trio
 
 START_MS = 1_900_000_000_000  # 2030-03-17T17:46:40Z
 NOW_ISO = iso_from_ms(START_MS)
@@ -298,76 +298,22 @@ async def test_each_party_lists_its_own_invoices_newest_first(client: Client, cl
     assert ids(await get_json(client, "/api/invoices/investor", other.investor)) == []
 
 
-# --- dashboard and portfolio ------------------------------------------------------------------------------
-
-
-async def repaid_and_cancelled(client: Client) -> tuple[Trio, dict[str, Any]]:
-    """A seller lists two invoices for one buyer: 500,000 funded at 470,000 and repaid; 200,000 cancelled."""
-    t = await trio(client, investor_money=1_000_000)
-    invoice = await listed_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
-    cancelled = await listed_invoice(client, t.seller, t.buyer, amount=200_000, ask_amount=150_000)
-    await post_json(client, f"/api/invoices/{cancelled['id']}/cancel", t.seller)
-    await post_json(client, f"/api/invoices/{invoice['id']}/fund", t.investor, {"amount": 470_000})
-    await deposit(client, t.buyer, 600_000)
-    await post_json(client, f"/api/invoices/{invoice['id']}/repay", t.buyer)
-    return t, invoice
-
-
-def series_days() -> list[str]:
-    today = date.fromisoformat(day_from_ms(START_MS))
-    return [(today - timedelta(days=back)).isoformat() for back in range(29, -1, -1)]
-
-
-async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None:
-    t, _ = await repaid_and_cancelled(client)
-    expected = [
-        (t.seller, {"listedCount": 2, "listedAmount": 700_000, "fundedCount": 1, "raisedAmount": 470_000,
-                    "repaidCount": 1, "cancelledCount": 1, "cancelledAmount": 200_000},
-                   {"listed": 700_000, "raised": 470_000}, 470_000),
-        (t.investor, {"investmentCount": 1, "investedAmount": 470_000, "expectedReturn": 500_000,
-                      "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
-                      "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0},
-                     {"invested": 470_000, "returned": 500_000}, 1_030_000),
-        (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
-                   "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "outstandingAmount": 0},
-                  {"repaid": 500_000}, 100_000),
-    ]
-    days = series_days()
-    for actor, stats, today, wallet in expected:
-        data = await get_json(client, "/api/users/dashboard", actor)
-        assert data["role"] == actor.role
-        assert data["stats"] == stats
-        assert data["wallet"] == {"balance": wallet, "currency": "INR"}
-        assert [point["date"] for point in data["series"]] == days
-        zero = dict.fromkeys(today, 0)
-        assert data["series"][:-1] == [{"date": day, **zero} for day in days[:-1]]
-        assert data["series"][-1] == {"date": days[-1], **today}
-
-
-async def test_dashboard_of_a_new_user_is_all_zeros(client: Client) -> None:
-    seller = await register(client, "seller")
-    data = await get_json(client, "/api/users/dashboard", seller)
-    assert set(data) == {"role", "stats", "wallet", "series"}
-    assert set(data["stats"].values()) == {0}
-    assert len(data["series"]) == 30 and data["series"][-1] == {"date": series_days()[-1], "listed": 0, "raised": 0}
-
-
-async def test_portfolio_lists_investments_with_their_invoice_and_exact_totals(client: Client) -> None:
-    t = await trio(client, investor_money=1_000_000)
-    invoice = await listed_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
-    funded = await post_json(client, f"/api/invoices/{invoice['id']}/fund", t.investor, {"amount": 470_000})
-
-    data = await get_json(client, "/api/users/portfolio", t.investor)
-    assert data == {"investments": [{**funded["investment"], "invoice": funded["invoice"]}], "nextCursor": None,
-                    "totals": {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000, "realized": 0,
-                               "realizedProfit": 0, "active": 470_000, "count": 1}}
-
-    await deposit(client, t.buyer, 500_000)
-    repaid = await post_json(client, f"/api/invoices/{invoice['id']}/repay", t.buyer)
-    data = await get_json(client, "/api/users/portfolio", t.investor)
-    assert data["investments"] == [{**repaid["investment"], "invoice": repaid["invoice"]}]
-    assert data["totals"] == {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000,
-                              "realized": 500_000, "realizedProfit": 30_000, "active": 0, "count": 1}
+async def test_own_invoice_list_pages_cover_every_invoice_exactly_once(client: Client) -> None:
+    t = await trio(client)
+    created = [(await listed_invoice(client, t.seller, t.buyer))["id"] for _ in range(25)]  # same millisecond
+    default = await get_json(client, "/api/invoices/seller", t.seller)
+    assert len(default["invoices"]) == 20 and default["nextCursor"] is not None
+    for path in ("/api/invoices/seller", "/api/invoices/buyer"):
+        actor = t.seller if path.endswith("seller") else t.buyer
+        seen: list[str] = []
+        query = "limit=3"
+        for _ in range(20):
+            page = await get_json(client, f"{path}?{query}", actor)
+            seen += [row["id"] for row in page["invoices"]]
+            if page["nextCursor"] is None:
+                break
+            query = f"limit=3&cursor={page['nextCursor']}"
+        assert len(seen) == len(set(seen)) == 25 and set(seen) == set(created), path
 
 
 # --- health and docs ----------------------------------------------------------------------------------------
