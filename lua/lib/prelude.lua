@@ -9,7 +9,7 @@ local NULL = 'null'
 
 local function S(v)
   if v == nil or v == false then return NULL end
-  return cjson.encode(tostring(v))
+  return cjson.encode(v)
 end
 
 local function N(v)
@@ -17,16 +17,13 @@ local function N(v)
   return string.format('%d', tonumber(v))
 end
 
-local function B(v)
-  if v then return 'true' end
-  return 'false'
-end
-
--- obj({'k1', json1, 'k2', json2, ...}) -> '{"k1":json1,"k2":json2}' (values already JSON)
+-- obj({'k1', json1, 'k2', json2, ...}) -> '{"k1":json1,"k2":json2}'. Keys are our own identifiers
+-- (no escaping needed); values are already JSON.
 local function obj(pairs_list)
-  local parts = {}
+  local parts, n = {}, 0
   for i = 1, #pairs_list, 2 do
-    parts[#parts + 1] = cjson.encode(pairs_list[i]) .. ':' .. pairs_list[i + 1]
+    n = n + 1
+    parts[n] = '"' .. pairs_list[i] .. '":' .. pairs_list[i + 1]
   end
   return '{' .. table.concat(parts, ',') .. '}'
 end
@@ -55,33 +52,35 @@ local function ok(json)
 end
 
 -- Records, shaped as the API returns them (DESIGN section 5). The only definition of these shapes.
+-- Written out as one concatenation each: they are on every money script's path.
 local function invoice_json(t)
-  return obj({
-    'id', S(t.id), 'invoiceNumber', S(t.invoiceNumber),
-    'sellerId', S(t.sellerId), 'seller', S(t.seller), 'buyerId', S(t.buyerId), 'buyer', S(t.buyer),
-    'amount', N(t.amount), 'askAmount', N(t.askAmount), 'currency', S(t.currency),
-    'dueDate', S(t.dueDate), 'status', S(t.status), 'description', S(t.description or ''),
-    'createdAt', S(t.createdAt), 'investorId', S(t.investorId), 'fundedAmount', N(t.fundedAmount),
-    'expectedReturn', N(t.expectedReturn), 'profit', N(t.profit), 'fundedAt', S(t.fundedAt),
-    'repaidAt', S(t.repaidAt)})
+  return '{"id":' .. S(t.id) .. ',"invoiceNumber":' .. S(t.invoiceNumber) ..
+    ',"sellerId":' .. S(t.sellerId) .. ',"seller":' .. S(t.seller) ..
+    ',"buyerId":' .. S(t.buyerId) .. ',"buyer":' .. S(t.buyer) ..
+    ',"amount":' .. N(t.amount) .. ',"askAmount":' .. N(t.askAmount) .. ',"currency":' .. S(t.currency) ..
+    ',"dueDate":' .. S(t.dueDate) .. ',"status":' .. S(t.status) ..
+    ',"description":' .. S(t.description or '') .. ',"createdAt":' .. S(t.createdAt) ..
+    ',"investorId":' .. S(t.investorId) .. ',"fundedAmount":' .. N(t.fundedAmount) ..
+    ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
+    ',"fundedAt":' .. S(t.fundedAt) .. ',"repaidAt":' .. S(t.repaidAt) .. '}'
 end
 
 local function investment_json(t)
-  return obj({
-    'id', S(t.id), 'invoiceId', S(t.invoiceId), 'investorId', S(t.investorId), 'amount', N(t.amount),
-    'expectedReturn', N(t.expectedReturn), 'profit', N(t.profit), 'status', S(t.status),
-    'createdAt', S(t.createdAt)})
+  return '{"id":' .. S(t.id) .. ',"invoiceId":' .. S(t.invoiceId) .. ',"investorId":' .. S(t.investorId) ..
+    ',"amount":' .. N(t.amount) .. ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
+    ',"status":' .. S(t.status) .. ',"createdAt":' .. S(t.createdAt) .. '}'
 end
 
 local function wallet_json(balance)
-  return obj({'balance', N(balance), 'currency', S('INR')})
+  return '{"balance":' .. N(balance) .. ',"currency":"INR"}'
 end
 
 local function transaction_json(entry_id, t)
-  return obj({
-    'id', S(entry_id), 'type', S(t.type), 'amount', N(t.amount), 'balanceAfter', N(t.balanceAfter),
-    'description', S(t.description), 'invoiceId', S(t.invoiceId ~= '' and t.invoiceId or nil),
-    'createdAt', S(t.createdAt)})
+  local invoice_id = t.invoiceId
+  if invoice_id == '' then invoice_id = nil end
+  return '{"id":' .. S(entry_id) .. ',"type":' .. S(t.type) .. ',"amount":' .. N(t.amount) ..
+    ',"balanceAfter":' .. N(t.balanceAfter) .. ',"description":' .. S(t.description) ..
+    ',"invoiceId":' .. S(invoice_id) .. ',"createdAt":' .. S(t.createdAt) .. '}'
 end
 
 -- Streams: entries carry `event` and `data` (JSON), readable with XRANGE in redis-cli.
