@@ -30,10 +30,16 @@ def parse_args(argv: list[str] | None = None) -> LoadConfig:
     parser.add_argument("--investors", type=int, default=8)
     parser.add_argument("--buyers", type=int, default=4)
     parser.add_argument("--ws-clients", type=int, default=50, help="WebSocket clients (spread over the users)")
-    parser.add_argument("--ws-processes", type=int, default=0, help="client processes; 0: one per 1,000 sockets")
+    parser.add_argument(
+        "--ws-processes", type=int, default=0, help="client processes; 0: one per 500 sockets, at most 4"
+    )
+    parser.add_argument("--ws-deflate", action="store_true", help="offer permessage-deflate, as browsers do")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load (upper bound)")
     parser.add_argument("--operations", type=int, default=None, help="stop after this many requests")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent invoice flows")
+    parser.add_argument(
+        "--flow-rate", type=float, default=0.0, help="invoice flows started per second (0: as fast as possible)"
+    )
     parser.add_argument("--race", type=int, default=3, help="investors racing to fund each invoice")
     parser.add_argument("--repay-fraction", type=float, default=0.5, help="share of funded invoices repaid")
     parser.add_argument("--deposit-fraction", type=float, default=0.05, help="chance of a top-up after a flow")
@@ -50,9 +56,11 @@ def parse_args(argv: list[str] | None = None) -> LoadConfig:
         buyers=args.buyers,
         ws_clients=args.ws_clients,
         ws_processes=args.ws_processes,
+        ws_deflate=args.ws_deflate,
         duration_s=args.duration,
         operations=args.operations,
         concurrency=args.concurrency,
+        flow_rate=args.flow_rate,
         race=args.race,
         repay_fraction=args.repay_fraction,
         deposit_fraction=args.deposit_fraction,

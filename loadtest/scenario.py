@@ -23,6 +23,7 @@ from loadtest.wsclients import PoolResult, WsClientPool
 
 DURATION_MAX_S = 3600.0
 OPERATIONS_MAX = 10_000_000
+WS_CLIENTS_MAX = 20_000  # file descriptors are the limit: `ulimit -n` is 20,000 here
 STARTING_BALANCE = 10**14  # paise; ample for every flow, below the 10^15 balance cap
 TOP_UP_AMOUNT = 100_000  # Rs 1,000.00, the small deposits made during the run
 INVOICE_AMOUNT_MIN = 10_000_000  # Rs 1,00,000.00
@@ -36,10 +37,12 @@ class LoadConfig:
     investors: int = 8
     buyers: int = 4
     ws_clients: int = 50
-    ws_processes: int = 0  # 0: one per 1,000 sockets, at least one
+    ws_processes: int = 0  # 0: one per 500 sockets, 1 to 4
+    ws_deflate: bool = False  # offer permessage-deflate, as browsers do
     duration_s: float = 10.0
     operations: int | None = None
     concurrency: int = 16
+    flow_rate: float = 0.0  # invoice flows started per second; 0: as fast as `concurrency` allows
     race: int = 3
     repay_fraction: float = 0.5
     deposit_fraction: float = 0.05
@@ -56,8 +59,10 @@ class LoadConfig:
             raise ValueError(f"operations must be in (0, {OPERATIONS_MAX}]")
         if min(self.sellers, self.investors, self.buyers, self.concurrency, self.race) < 1:
             raise ValueError("sellers, investors, buyers, concurrency and race must be at least 1")
-        if self.ws_clients < 0:
-            raise ValueError("ws-clients must be >= 0")
+        if not 0 <= self.ws_clients <= WS_CLIENTS_MAX:
+            raise ValueError(f"ws-clients must be in [0, {WS_CLIENTS_MAX}]")
+        if self.flow_rate < 0:
+            raise ValueError("flow-rate must be >= 0")
 
 
 @dataclass
@@ -133,6 +138,7 @@ class Workload:
         self.state = state
         self.random = random.Random(config.seed)
         self.deadline = 0.0
+        self.next_slot = 0.0
 
     def exhausted(self) -> bool:
         if time.monotonic() >= self.deadline:
@@ -142,11 +148,17 @@ class Workload:
     async def run(self) -> float:
         started = time.monotonic()
         self.deadline = started + self.config.duration_s
+        self.next_slot = started
         await asyncio.gather(*(self.flow_loop() for _ in range(self.config.concurrency)))
         return time.monotonic() - started
 
     async def flow_loop(self) -> None:
         while not self.exhausted():
+            if self.config.flow_rate > 0:  # open loop: flows start on a schedule, not when others end
+                slot, self.next_slot = self.next_slot, self.next_slot + 1.0 / self.config.flow_rate
+                await asyncio.sleep(max(0.0, slot - time.monotonic()))
+                if self.exhausted():
+                    return
             await self.flow()
             if self.random.random() < self.config.deposit_fraction and not self.exhausted():
                 self.state.requests += 1
@@ -261,8 +273,8 @@ async def run_load(config: LoadConfig) -> LoadOutcome:
         try:
             if config.ws_clients:
                 urls = [ws_url(config.url, everyone[i % len(everyone)].token) for i in range(config.ws_clients)]
-                processes = config.ws_processes or max(1, -(-config.ws_clients // 1000))
-                pool = WsClientPool(urls, processes, lifetime_s=config.duration_s + 300)
+                processes = config.ws_processes or min(4, max(1, -(-config.ws_clients // 500)))
+                pool = WsClientPool(urls, processes, lifetime_s=config.duration_s + 300, deflate=config.ws_deflate)
                 ws_connected = await pool.start()
                 if config.progress:
                     print(f"websockets connected: {ws_connected}", file=sys.stderr, flush=True)
