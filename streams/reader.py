@@ -49,6 +49,7 @@ class Reader:
         self.wanted_version = 0
         self.work = asyncio.Event()  # set when there is something to read
         self.available = True
+        self.stopping = False
         self._client_id: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._waker: asyncio.Task[None] | None = None
@@ -57,11 +58,13 @@ class Reader:
         self._task = asyncio.create_task(self.run(), name="stream-reader")
 
     async def stop(self) -> None:
+        self.stopping = True
         for task in (self._waker, self._task):
-            if task is not None:
+            # cancelled until it is done: on Python 3.11 a cancellation that lands as a reply arrives can
+            # be swallowed inside the client (asyncio.wait_for, gh-86296), and the loop would read on
+            while task is not None and not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task}, timeout=0.1)
         self._task = self._waker = None
         with contextlib.suppress(Exception):
             await self.redis.aclose()
@@ -75,7 +78,7 @@ class Reader:
 
     async def run(self) -> None:
         backoff = BACKOFF_SECONDS_MIN
-        while True:
+        while not self.stopping:
             version, streams = self.positions()
             if not streams:
                 self.work.clear()
