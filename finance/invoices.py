@@ -43,17 +43,16 @@ async def create(market: Market, seller: User, new: NewInvoice, idempotency: Ide
     if ask_amount > amount:
         raise DomainError(Outcome.ASK_ABOVE_AMOUNT, "askAmount must not be above amount")
     now = market.clock.now()
+    # whether it is in the future is the script's check: it depends on the time, and a retry with the
+    # same Idempotency-Key must get the first answer
     due_ms = parse_instant_ms(new.due_date, "dueDate")
-    if due_ms <= now.epoch_ms:
-        raise DomainError(Outcome.DUE_DATE_NOT_IN_FUTURE, "dueDate must be in the future")
-    if due_ms > now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000:
-        raise DomainError(Outcome.INVALID_FIELD, f"dueDate must be within {DUE_DATE_YEARS_MAX} years")
     if new.buyer_id == seller.id:
         raise DomainError(Outcome.INVALID_BUYER, "buyerId does not name a registered buyer")
     invoice = {
         "id": ids.invoice_id(), "invoiceNumber": number, "sellerId": seller.id, "seller": seller.display_name,
         "buyerId": new.buyer_id, "amount": amount, "askAmount": ask_amount, "dueDate": iso_from_ms(due_ms),
         "dueAt": due_ms, "description": description,
+        "dueAtMax": now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000,
     }
     return await market.scripts.create_invoice(invoice, now, idempotency)
 

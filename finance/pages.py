@@ -8,14 +8,18 @@ from finance.outcomes import DomainError, Outcome
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_SCORE_CURSOR = re.compile(r"^-?\d{1,20}:[A-Za-z0-9_]{1,64}$")
+# ASCII only: str.isdigit and \d accept other scripts' digits, which Redis does not
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_SCORE_CURSOR = re.compile(r"-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}")
+_INTEGER = re.compile(r"-?[0-9]{1,16}")
+_UINT64_MAX = 2**64 - 1
 
 
 def page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return PAGE_SIZE_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_SIZE_MAX:
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= PAGE_SIZE_MAX:
         raise DomainError(Outcome.INVALID_QUERY, f"limit must be an integer from 1 to {PAGE_SIZE_MAX}")
     return int(raw)
 
@@ -24,7 +28,8 @@ def stream_cursor(raw: str | None, field: str = "before") -> str:
     """A Redis stream entry id such as 1732412345678-0, or '' for none."""
     if raw is None or raw == "":
         return ""
-    if not _STREAM_ID.match(raw):
+    parts = _STREAM_ID.fullmatch(raw)
+    if not parts or max(int(parts[1]), int(parts[2])) > _UINT64_MAX:
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return raw
 
@@ -33,7 +38,7 @@ def score_cursor(raw: str | None) -> tuple[str, str]:
     """(score, member) of a sorted-set cursor 'score:member', or ('', '') for none."""
     if raw is None or raw == "":
         return "", ""
-    if not _SCORE_CURSOR.match(raw):
+    if not _SCORE_CURSOR.fullmatch(raw):
         raise DomainError(Outcome.INVALID_QUERY, "cursor is not one this server issued")
     score, _, member = raw.partition(":")
     return score, member
@@ -42,6 +47,6 @@ def score_cursor(raw: str | None) -> tuple[str, str]:
 def optional_int(raw: str | None, field: str) -> int | None:
     if raw is None or raw == "":
         return None
-    if not re.fullmatch(r"-?\d{1,16}", raw):
+    if not _INTEGER.fullmatch(raw):
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be an integer")
     return int(raw)

@@ -160,7 +160,8 @@ class Scripts:
              k.user(buyer_id), k.market_stream(), idem_key],
             [invoice["id"], invoice["invoiceNumber"], seller_id, invoice["seller"], buyer_id, invoice["amount"],
              invoice["askAmount"], invoice["dueDate"], invoice["dueAt"], invoice["description"], now.iso,
-             now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
+             now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
+             invoice["dueAtMax"]],
         )
 
     async def fund_invoice(self, invoice_id: str, investor_id: str, investor_name: str, investment_id: str,

@@ -28,12 +28,22 @@
 -- ARGV[14] request body hash ('' when no Idempotency-Key)
 -- ARGV[15] idempotency TTL, seconds
 -- ARGV[16] market stream length max
--- Returns: ok {invoice} | idempotency_key_reused | invalid_buyer | duplicate_invoice
+-- ARGV[17] latest due date allowed, epoch ms
+-- Returns: ok {invoice} | idempotency_key_reused | due_date_not_in_future | invalid_field |
+--   invalid_buyer | duplicate_invoice
 -- Events: newInvoiceListed (market)
 
 local replay = idempotent_replay(KEYS[12], ARGV[14])
 if replay then return replay end
 
+-- checked here, after the replay, so that a retry with the same key still gets the first answer
+local due_ms, now_ms = tonumber(ARGV[9]), tonumber(ARGV[12])
+if due_ms <= now_ms then
+  return refuse('due_date_not_in_future', 'dueDate must be in the future')
+end
+if due_ms > tonumber(ARGV[17]) then
+  return refuse('invalid_field', 'dueDate is too far in the future')
+end
 local buyer = redis.call('HMGET', KEYS[10], 'role', 'displayName')
 if buyer[1] ~= 'buyer' then
   return refuse('invalid_buyer', 'buyerId does not name a registered buyer')

@@ -19,7 +19,7 @@
 -- ARGV[7] market stream length max
 -- Derived keys (from the invoice): investor's wallet, ledger entries, event stream, stats, daily
 -- series; the investment's hash; seller's wallet, event stream and stats.
--- Returns: ok {invoice, investment, wallet} | idempotency_key_reused | invoice_not_found |
+-- Returns: ok {invoice, investment, wallet} | idempotency_key_reused | invoice_not_found | forbidden |
 --   invoice_not_repayable | insufficient_funds | balance_limit_exceeded
 -- Events: walletUpdated (buyer, investor), invoiceRepaid (investor, seller, buyer), invoiceUpdated (market)
 
@@ -27,8 +27,12 @@ local replay = idempotent_replay(KEYS[9], ARGV[4])
 if replay then return replay end
 
 local invoice = hgetall(KEYS[1])
--- not the buyer: the invoice does not exist as far as the caller may know
-if not invoice.id or invoice.buyerId ~= ARGV[1] then
+if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
+if invoice.buyerId ~= ARGV[1] then
+  -- a listed invoice is public, so say why; any other is invisible to non-parties
+  if invoice.status == 'listed' or invoice.sellerId == ARGV[1] or invoice.investorId == ARGV[1] then
+    return refuse('forbidden', 'only the invoice\'s buyer may repay it')
+  end
   return refuse('invoice_not_found', 'no such invoice')
 end
 if invoice.status ~= 'funded' and invoice.status ~= 'overdue' then

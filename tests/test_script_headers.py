@@ -15,7 +15,8 @@ from finance.settings import Settings
 NOW = Instant(1_800_000_000_000)
 IDEM = Idempotency("usr_1", "POST", "/p", "k", "h")
 INVOICE = {"id": "inv_1", "invoiceNumber": "N", "sellerId": "usr_s", "seller": "S", "buyerId": "usr_b",
-           "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1, "description": ""}
+           "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1, "description": "",
+           "dueAtMax": 2}
 
 # one call per wrapper; a new script without a call here fails test_every_script_has_a_wrapper_call
 CALLS: dict[str, Any] = {

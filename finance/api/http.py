@@ -22,8 +22,8 @@ from finance.users import Role, User
 
 Model = TypeVar("Model", bound=msgspec.Struct)
 Handler = Callable[..., Awaitable[Any]]
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -91,7 +91,7 @@ def bearer_token() -> str:
 
 def path_id(raw: str) -> str:
     """An id from the path; anything that could not be one of ours is simply not found."""
-    if not _ID.match(raw):
+    if not _ID.fullmatch(raw):
         raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
     return raw
 
@@ -101,7 +101,7 @@ async def idempotency(user: User) -> Idempotency | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
