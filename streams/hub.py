@@ -122,8 +122,8 @@ class Hub:
     def start(self) -> None:
         self.reader.start()
 
-    async def stop(self, drain_seconds: float = 1.0) -> None:
-        """Closes every socket with 1001 (waiting a moment for them to go) and stops the reader."""
+    async def close_sockets(self, drain_seconds: float = 1.0) -> None:
+        """Closes every socket with 1001 and takes no new ones; waits a moment for them to go."""
         self.closing = True
         for session in list(self.sessions):
             session.subscriber.close(CLOSE_GOING_AWAY)
@@ -131,6 +131,10 @@ class Hub:
             async with asyncio.timeout(drain_seconds):
                 while self.sessions:  # noqa: ASYNC110 - the handlers remove themselves as they finish
                     await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Closes every socket with 1001 and stops the reader."""
+        await self.close_sockets()
         await self.reader.stop()
 
     async def open(self, user_id: str, since: Order | None, market_since: Order | None) -> Session:

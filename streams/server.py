@@ -1,0 +1,47 @@
+"""What the WebSocket side needs from the Hypercorn server: heartbeats, and closing sockets on shutdown.
+
+Heartbeats are WebSocket protocol pings, sent by Hypercorn every ``websocket_ping_interval_seconds``;
+browsers and client libraries answer them with pongs on their own. A connection from which nothing,
+not even a pong, has arrived for the read timeout is closed by Hypercorn: that reaps dead peers (the
+hub drops their subscriptions as their handlers end). The read timeout never undercuts the HTTP
+keep-alive timeout, so idle HTTP connections keep the lifetime the server gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Quart
+
+from finance.settings import Settings
+from streams.hub import Hub
+
+
+def configure_hypercorn(config: Any, settings: Settings) -> None:
+    """Sets ``websocket_ping_interval`` and ``read_timeout`` on a hypercorn ``Config``."""
+    interval = settings.websocket_ping_interval_seconds
+    if interval <= 0:
+        return
+    config.websocket_ping_interval = interval
+    config.read_timeout = max(2 * interval + 1, int(config.keep_alive_timeout))
+
+
+def shutdown_trigger(app: Quart) -> Callable[[], Awaitable[None]]:
+    """A ``shutdown_trigger`` for ``hypercorn.asyncio.serve``: on SIGINT or SIGTERM, first closes every
+    socket with 1001 (Going Away), then lets Hypercorn shut down. Without it, Hypercorn would hold open
+    sockets through its graceful timeout and then drop them without a close frame."""
+
+    async def trigger() -> None:
+        signalled = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, signalled.set)
+        await signalled.wait()
+        hub: Hub | None = app.extensions.get("hub")
+        if hub is not None:
+            await hub.close_sockets()
+
+    return trigger
