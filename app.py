@@ -21,6 +21,7 @@ from finance.market import Market
 from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
+from streams.server import configure_hypercorn, shutdown_trigger
 
 log = logging.getLogger("app")
 
@@ -73,6 +74,7 @@ def main() -> None:
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
     config.keep_alive_timeout = 75
+    configure_hypercorn(config, settings)
     if settings.embedded:
         print("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
               "nothing is persisted, all data is lost at exit.", flush=True)
@@ -88,7 +90,8 @@ def main() -> None:
     else:
         from hypercorn.asyncio import serve
 
-        asyncio.run(serve(create_app(settings), config))
+        app = create_app(settings)
+        asyncio.run(serve(app, config, shutdown_trigger=shutdown_trigger(app)))
 
 
 if __name__ == "__main__":
