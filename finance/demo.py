@@ -23,7 +23,7 @@ async def seed(market: Market, sellers: int = 3, investors: int = 3, buyers: int
             )
             made[role].append(session)
     for session in made["investor"] + made["buyer"]:
-        await wallets.deposit(market, session.user.id, 50_000_000_00)
+        await wallets.deposit(market, session.user, 50_000_000_00)
     listed = 0
     funded = 0
     now_ms = market.clock.now().epoch_ms

@@ -54,7 +54,7 @@ async def create(market: Market, seller: User, new: NewInvoice, idempotency: Ide
         "dueAt": due_ms, "description": description,
         "dueAtMax": now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000,
     }
-    return await market.scripts.create_invoice(invoice, now, idempotency)
+    return await market.scripts.create_invoice(invoice, seller.session_key, now, idempotency)
 
 
 async def get(market: Market, caller: User, invoice_id: str) -> Reply:
@@ -63,7 +63,8 @@ async def get(market: Market, caller: User, invoice_id: str) -> Reply:
 
 async def cancel(market: Market, seller: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
     require_role(seller, Role.SELLER)
-    return await market.scripts.cancel_invoice(invoice_id, seller.id, market.clock.now(), idempotency)
+    now = market.clock.now()
+    return await market.scripts.cancel_invoice(invoice_id, seller.id, seller.session_key, now, idempotency)
 
 
 async def fund(market: Market, investor: User, invoice_id: str, amount: object,
@@ -71,13 +72,14 @@ async def fund(market: Market, investor: User, invoice_id: str, amount: object,
     require_role(investor, Role.INVESTOR)
     paise = require_amount(amount)
     return await market.scripts.fund_invoice(
-        invoice_id, investor.id, investor.display_name, ids.investment_id(), paise, market.clock.now(), idempotency
+        invoice_id, investor.id, investor.session_key, investor.display_name, ids.investment_id(), paise,
+        market.clock.now(), idempotency,
     )
 
 
 async def repay(market: Market, buyer: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
     require_role(buyer, Role.BUYER)
-    return await market.scripts.repay_invoice(invoice_id, buyer.id, market.clock.now(), idempotency)
+    return await market.scripts.repay_invoice(invoice_id, buyer.id, buyer.session_key, market.clock.now(), idempotency)
 
 
 @dataclass(frozen=True)

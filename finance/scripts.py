@@ -131,25 +131,25 @@ class Scripts:
              password_hash, now.iso],
         )
 
-    async def _external_move(self, name: str, user_id: str, amount: int, now: Instant,
+    async def _external_move(self, name: str, user_id: str, session_key: str, amount: int, now: Instant,
                              idempotency: Idempotency | None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name[name].run(
             [k.wallet(user_id), k.wallet_entries(user_id), k.user_stream(user_id), k.wallet(EXTERNAL_ACCOUNT),
-             k.wallet_entries(EXTERNAL_ACCOUNT), k.ledger(), idem_key],
+             k.wallet_entries(EXTERNAL_ACCOUNT), k.ledger(), idem_key, session_key],
             [user_id, amount, now.iso, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max],
         )
 
-    async def deposit_funds(self, user_id: str, amount: int, now: Instant,
+    async def deposit_funds(self, user_id: str, session_key: str, amount: int, now: Instant,
                             idempotency: Idempotency | None = None) -> Reply:
-        return await self._external_move("deposit_funds", user_id, amount, now, idempotency)
+        return await self._external_move("deposit_funds", user_id, session_key, amount, now, idempotency)
 
-    async def withdraw_funds(self, user_id: str, amount: int, now: Instant,
+    async def withdraw_funds(self, user_id: str, session_key: str, amount: int, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
-        return await self._external_move("withdraw_funds", user_id, amount, now, idempotency)
+        return await self._external_move("withdraw_funds", user_id, session_key, amount, now, idempotency)
 
-    async def create_invoice(self, invoice: dict[str, Any], now: Instant,
+    async def create_invoice(self, invoice: dict[str, Any], session_key: str, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -157,15 +157,15 @@ class Scripts:
         return await self.by_name["create_invoice"].run(
             [k.invoice(invoice["id"]), k.invoice_numbers(seller_id), *k.listed_indexes(),
              k.user_invoices(seller_id), k.user_invoices(buyer_id), k.stats(seller_id), k.stats(buyer_id),
-             k.user(buyer_id), k.market_stream(), idem_key],
+             k.user(buyer_id), k.market_stream(), idem_key, session_key],
             [invoice["id"], invoice["invoiceNumber"], seller_id, invoice["seller"], buyer_id, invoice["amount"],
              invoice["askAmount"], invoice["dueDate"], invoice["dueAt"], invoice["description"], now.iso,
              now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
              invoice["dueAtMax"]],
         )
 
-    async def fund_invoice(self, invoice_id: str, investor_id: str, investor_name: str, investment_id: str,
-                           amount: int, now: Instant, idempotency: Idempotency | None = None,
+    async def fund_invoice(self, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
+                           investment_id: str, amount: int, now: Instant, idempotency: Idempotency | None = None,
                            client: Any = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -173,30 +173,31 @@ class Scripts:
             [k.invoice(invoice_id), k.wallet(investor_id), k.wallet_entries(investor_id),
              k.user_stream(investor_id), k.stats(investor_id), k.user_investments(investor_id),
              k.user_invoices(investor_id), *k.listed_indexes(), k.funded_by_due(), k.investment(investment_id),
-             k.market_stream(), idem_key],
+             k.market_stream(), idem_key, session_key],
             [investor_id, investor_name, investment_id, amount, now.iso, now.epoch_ms, now.day, body_hash,
              s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max],
             client=client,
         )
 
-    async def repay_invoice(self, invoice_id: str, buyer_id: str, now: Instant,
+    async def repay_invoice(self, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
                             idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name["repay_invoice"].run(
             [k.invoice(invoice_id), k.wallet(buyer_id), k.wallet_entries(buyer_id), k.user_stream(buyer_id),
-             k.stats(buyer_id), k.funded_by_due(), k.overdue_by_due(), k.market_stream(), idem_key],
+             k.stats(buyer_id), k.funded_by_due(), k.overdue_by_due(), k.market_stream(), idem_key,
+             session_key],
             [buyer_id, now.iso, now.day, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max,
              s.market_stream_length_max],
         )
 
-    async def cancel_invoice(self, invoice_id: str, seller_id: str, now: Instant,
+    async def cancel_invoice(self, invoice_id: str, seller_id: str, session_key: str, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name["cancel_invoice"].run(
             [k.invoice(invoice_id), *k.listed_indexes(), k.invoice_numbers(seller_id), k.stats(seller_id),
-             k.market_stream(), idem_key],
+             k.market_stream(), idem_key, session_key],
             [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 
@@ -36,6 +36,9 @@ class User:
     company: str
     display_name: str
     created_at: str
+    # the Redis key that vouches for this caller inside the money scripts: the hash of the token the
+    # request carried, or, for operator commands acting without a token, the user's own hash
+    session_key: str = ""
 
     def public(self) -> dict[str, str | None]:
         return {
@@ -48,7 +51,7 @@ class User:
         }
 
     @classmethod
-    def from_hash(cls, fields: dict[str, str]) -> User:
+    def from_hash(cls, fields: dict[str, str], session_key: str = "") -> User:
         return cls(
             id=fields["id"],
             name=fields["name"],
@@ -57,6 +60,7 @@ class User:
             company=fields.get("company", ""),
             display_name=fields.get("displayName") or fields["name"],
             created_at=fields["createdAt"],
+            session_key=session_key,
         )
 
 
@@ -93,7 +97,8 @@ async def register(market: Market, name: str, email: str, password: str, role: s
     name = _clean(name, "name")
     company = _clean(company, "company") if company else ""
     now = market.clock.now()
-    user = User(ids.user_id(), name, email, user_role, company, company or name, now.iso)
+    new_id = ids.user_id()
+    user = User(new_id, name, email, user_role, company, company or name, now.iso, market.keys.user(new_id))
     password_hash = await hash_password(password, market.settings.password_hash_cost)
     await market.scripts.register_user(
         {"id": user.id, "email": email, "name": name, "role": user_role.value, "company": company,
@@ -101,7 +106,7 @@ async def register(market: Market, name: str, email: str, password: str, role: s
         password_hash,
         now,
     )
-    return Session(user, await _issue_token(market, user))
+    return await _issue_token(market, user)
 
 
 @cache
@@ -116,11 +121,10 @@ async def login(market: Market, email: str, password: str) -> Session:
     encoded = fields.get("passwordHash") or _dummy_hash(market.settings.password_hash_cost)
     if not await verify_password(password, encoded) or not fields:
         raise DomainError(Outcome.INVALID_CREDENTIALS, "email or password is wrong")
-    user = User.from_hash(fields)
-    return Session(user, await _issue_token(market, user))
+    return await _issue_token(market, User.from_hash(fields))
 
 
-async def _issue_token(market: Market, user: User) -> str:
+async def _issue_token(market: Market, user: User) -> Session:
     """A new opaque token. Redis keeps only its SHA-256, as a hash holding the user's (immutable)
     fields, so authenticating a request is one HGETALL."""
     token = secrets.token_urlsafe(32)
@@ -132,21 +136,57 @@ async def _issue_token(market: Market, user: User) -> str:
         })
         pipe.expire(key, market.settings.token_ttl_seconds)
         await pipe.execute()
-    return token
+    return Session(replace(user, session_key=key), token)
 
 
 async def logout(market: Market, token: str) -> None:
-    await market.redis.delete(market.keys.token(_token_hash(token)))
+    key = market.keys.token(_token_hash(token))
+    SESSIONS.forget(key)
+    await market.redis.delete(key)
 
 
-async def authenticate(market: Market, token: str) -> User:
-    """The user a bearer token belongs to; ``unauthorized`` for an unknown or revoked token."""
+class SessionCache:
+    """Users of recently seen tokens, per process, for the routes whose Lua script checks the session
+    again in the same step as the money movement (``caller_refused`` in lua/lib/prelude.lua): those
+    routes then cost one Redis round trip, and a revoked token still moves nothing. Every other route
+    asks Redis each time."""
+
+    def __init__(self, size_max: int = 50_000) -> None:
+        self.size_max = size_max
+        self.users: dict[str, User] = {}
+
+    def get(self, session_key: str) -> User | None:
+        return self.users.get(session_key)
+
+    def put(self, user: User) -> None:
+        if len(self.users) >= self.size_max:
+            self.users.pop(next(iter(self.users)))  # oldest first: dicts keep insertion order
+        self.users[user.session_key] = user
+
+    def forget(self, session_key: str) -> None:
+        self.users.pop(session_key, None)
+
+
+SESSIONS = SessionCache()
+
+
+async def authenticate(market: Market, token: str, *, checked_by_script: bool = False) -> User:
+    """The user a bearer token belongs to; ``unauthorized`` for an unknown or revoked token.
+
+    ``checked_by_script``: the caller's next step is a money script that verifies the session itself,
+    so a cached user will do."""
     if not token or len(token) > 200:
         raise DomainError(Outcome.UNAUTHORIZED, "a valid bearer token is required")
-    fields: dict[str, str] = await market.redis.hgetall(market.keys.token(_token_hash(token)))
+    key = market.keys.token(_token_hash(token))
+    if checked_by_script and (cached := SESSIONS.get(key)) is not None:
+        return cached
+    fields: dict[str, str] = await market.redis.hgetall(key)
     if not fields:
+        SESSIONS.forget(key)
         raise DomainError(Outcome.UNAUTHORIZED, "the token is unknown, expired or revoked")
-    return User.from_hash(fields)
+    user = User.from_hash(fields, key)
+    SESSIONS.put(user)
+    return user
 
 
 async def get_user_fields(market: Market, user_id: str) -> dict[str, str]:

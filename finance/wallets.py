@@ -5,6 +5,7 @@ from __future__ import annotations
 from finance.market import Market
 from finance.money import CURRENCY, require_amount
 from finance.scripts import Idempotency, Reply
+from finance.users import User
 
 
 async def balance(market: Market, user_id: str) -> dict[str, object]:
@@ -12,14 +13,14 @@ async def balance(market: Market, user_id: str) -> dict[str, object]:
     return {"balance": int(raw or 0), "currency": CURRENCY}
 
 
-async def deposit(market: Market, user_id: str, amount: object, idempotency: Idempotency | None = None) -> Reply:
+async def deposit(market: Market, user: User, amount: object, idempotency: Idempotency | None = None) -> Reply:
     paise = require_amount(amount)
-    return await market.scripts.deposit_funds(user_id, paise, market.clock.now(), idempotency)
+    return await market.scripts.deposit_funds(user.id, user.session_key, paise, market.clock.now(), idempotency)
 
 
-async def withdraw(market: Market, user_id: str, amount: object, idempotency: Idempotency | None = None) -> Reply:
+async def withdraw(market: Market, user: User, amount: object, idempotency: Idempotency | None = None) -> Reply:
     paise = require_amount(amount)
-    return await market.scripts.withdraw_funds(user_id, paise, market.clock.now(), idempotency)
+    return await market.scripts.withdraw_funds(user.id, user.session_key, paise, market.clock.now(), idempotency)
 
 
 async def transactions(market: Market, user_id: str, before: str = "", limit: int = 20) -> Reply:

@@ -8,15 +8,18 @@
 -- KEYS[6] seller's stats hash
 -- KEYS[7] market event stream
 -- KEYS[8] idempotency hash for this request
+-- KEYS[9] the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] seller id (the caller)
 -- ARGV[2] now, ISO 8601 UTC
 -- ARGV[3] request body hash ('' when no Idempotency-Key)
 -- ARGV[4] idempotency TTL, seconds
 -- ARGV[5] market stream length max
 -- Derived keys: buyer's stats hash.
--- Returns: ok {invoice} | idempotency_key_reused | invoice_not_found | forbidden | invoice_not_listed
+-- Returns: ok {invoice} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden | invoice_not_listed
 -- Events: invoiceUpdated (market)
 
+local refused = caller_refused(KEYS[9], ARGV[1])
+if refused then return refused end
 local replay = idempotent_replay(KEYS[8], ARGV[3])
 if replay then return replay end
 

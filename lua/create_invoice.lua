@@ -12,6 +12,7 @@
 -- KEYS[10] buyer's user hash
 -- KEYS[11] market event stream
 -- KEYS[12] idempotency hash for this request
+-- KEYS[13] the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] invoice id
 -- ARGV[2] invoice number
 -- ARGV[3] seller id
@@ -29,10 +30,12 @@
 -- ARGV[15] idempotency TTL, seconds
 -- ARGV[16] market stream length max
 -- ARGV[17] latest due date allowed, epoch ms
--- Returns: ok {invoice} | idempotency_key_reused | due_date_not_in_future | invalid_field |
+-- Returns: ok {invoice} | unauthorized | idempotency_key_reused | due_date_not_in_future | invalid_field |
 --   invalid_buyer | duplicate_invoice
 -- Events: newInvoiceListed (market)
 
+local refused = caller_refused(KEYS[13], ARGV[3])
+if refused then return refused end
 local replay = idempotent_replay(KEYS[12], ARGV[14])
 if replay then return replay end
 

@@ -15,6 +15,7 @@
 -- KEYS[12] the new investment's hash
 -- KEYS[13] market event stream
 -- KEYS[14] idempotency hash for this request
+-- KEYS[15] the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] investor id
 -- ARGV[2] investor display name
 -- ARGV[3] investment id
@@ -28,12 +29,14 @@
 -- ARGV[11] market stream length max
 -- Derived keys (from the invoice's sellerId): seller's wallet, ledger entries, event stream, stats,
 -- daily series; investor's daily series.
--- Returns: ok {invoice, investment, wallet} | idempotency_key_reused | invoice_not_found |
+-- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
 --   own_invoice | invoice_not_listed | invoice_past_due | amount_out_of_range | insufficient_funds |
 --   balance_limit_exceeded
 -- Events: invoiceFunded (seller), investmentSuccess (investor), walletUpdated (seller, investor),
 --   invoiceUpdated (market)
 
+local refused = caller_refused(KEYS[15], ARGV[1])
+if refused then return refused end
 local replay = idempotent_replay(KEYS[14], ARGV[8])
 if replay then return replay end
 

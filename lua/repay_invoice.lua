@@ -10,6 +10,7 @@
 -- KEYS[7] overdue invoices by due time
 -- KEYS[8] market event stream
 -- KEYS[9] idempotency hash for this request
+-- KEYS[10] the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] buyer id (the caller)
 -- ARGV[2] now, ISO 8601 UTC
 -- ARGV[3] today, YYYY-MM-DD (daily series)
@@ -19,10 +20,12 @@
 -- ARGV[7] market stream length max
 -- Derived keys (from the invoice): investor's wallet, ledger entries, event stream, stats, daily
 -- series; the investment's hash; seller's wallet, event stream and stats.
--- Returns: ok {invoice, investment, wallet} | idempotency_key_reused | invoice_not_found | forbidden |
+-- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden |
 --   invoice_not_repayable | insufficient_funds | balance_limit_exceeded
 -- Events: walletUpdated (buyer, investor), invoiceRepaid (investor, seller, buyer), invoiceUpdated (market)
 
+local refused = caller_refused(KEYS[10], ARGV[1])
+if refused then return refused end
 local replay = idempotent_replay(KEYS[9], ARGV[4])
 if replay then return replay end
 

@@ -7,15 +7,18 @@
 -- KEYS[5] external account's ledger entries stream
 -- KEYS[6] ledger totals hash (deposits, withdrawals)
 -- KEYS[7] idempotency hash for this request
+-- KEYS[8] the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] user id
 -- ARGV[2] amount, paise (1 .. 10^15)
 -- ARGV[3] now, ISO 8601 UTC
 -- ARGV[4] request body hash ('' when no Idempotency-Key)
 -- ARGV[5] idempotency TTL, seconds
 -- ARGV[6] user stream length max
--- Returns: ok {wallet, transaction} | idempotency_key_reused | insufficient_funds
+-- Returns: ok {wallet, transaction} | unauthorized | idempotency_key_reused | insufficient_funds
 -- Events: walletUpdated (user)
 
+local refused = caller_refused(KEYS[8], ARGV[1])
+if refused then return refused end
 local replay = idempotent_replay(KEYS[7], ARGV[4])
 if replay then return replay end
 

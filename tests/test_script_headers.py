@@ -22,12 +22,12 @@ INVOICE = {"id": "inv_1", "invoiceNumber": "N", "sellerId": "usr_s", "seller": "
 CALLS: dict[str, Any] = {
     "register_user": lambda s: s.register_user(
         {"id": "u", "email": "e", "name": "n", "role": "seller", "company": "", "displayName": "n"}, "h", NOW),
-    "deposit_funds": lambda s: s.deposit_funds("u", 1, NOW, IDEM),
-    "withdraw_funds": lambda s: s.withdraw_funds("u", 1, NOW, None),
-    "create_invoice": lambda s: s.create_invoice(INVOICE, NOW, IDEM),
-    "fund_invoice": lambda s: s.fund_invoice("inv_1", "u", "U", "ivt_1", 1, NOW, IDEM),
-    "repay_invoice": lambda s: s.repay_invoice("inv_1", "u", NOW, IDEM),
-    "cancel_invoice": lambda s: s.cancel_invoice("inv_1", "u", NOW, IDEM),
+    "deposit_funds": lambda s: s.deposit_funds("u", "session", 1, NOW, IDEM),
+    "withdraw_funds": lambda s: s.withdraw_funds("u", "session", 1, NOW, None),
+    "create_invoice": lambda s: s.create_invoice(INVOICE, "session", NOW, IDEM),
+    "fund_invoice": lambda s: s.fund_invoice("inv_1", "u", "session", "U", "ivt_1", 1, NOW, IDEM),
+    "repay_invoice": lambda s: s.repay_invoice("inv_1", "u", "session", NOW, IDEM),
+    "cancel_invoice": lambda s: s.cancel_invoice("inv_1", "u", "session", NOW, IDEM),
     "age_invoices": lambda s: s.age_invoices(NOW),
     "query_invoices": lambda s: s.query_invoices("idx", InvoiceQuery()),
     "read_invoice": lambda s: s.read_invoice("inv_1", "u"),

@@ -25,7 +25,7 @@ STATUSES = {"listed", "funded", "overdue", "repaid", "defaulted", "cancelled"}
 
 
 @blueprint.post("/create")
-@authenticated(Role.SELLER)
+@authenticated(Role.SELLER, checked_by_script=True)
 @json_body(CreateInvoiceRequest)
 @document_response(InvoiceEnvelope, 201)
 @document_response(ErrorOut, 409)
@@ -99,7 +99,7 @@ async def read(user: User, invoice_id: str) -> Response:
 
 
 @blueprint.post("/<invoice_id>/fund")
-@authenticated(Role.INVESTOR)
+@authenticated(Role.INVESTOR, checked_by_script=True)
 @json_body(AmountRequest)
 @document_response(FundOut)
 @document_response(ErrorOut, 409)
@@ -110,7 +110,7 @@ async def fund(user: User, invoice_id: str, body: AmountRequest) -> Response:
 
 
 @blueprint.post("/<invoice_id>/repay")
-@authenticated(Role.BUYER)
+@authenticated(Role.BUYER, checked_by_script=True)
 @json_body(EmptyRequest)
 @document_response(FundOut)
 @document_response(ErrorOut, 409)
@@ -120,7 +120,7 @@ async def repay(user: User, invoice_id: str, body: EmptyRequest) -> Response:
 
 
 @blueprint.post("/<invoice_id>/cancel")
-@authenticated(Role.SELLER)
+@authenticated(Role.SELLER, checked_by_script=True)
 @json_body(EmptyRequest)
 @document_response(InvoiceEnvelope)
 @document_response(ErrorOut, 409)

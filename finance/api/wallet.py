@@ -23,23 +23,23 @@ async def balance(user: User) -> Response:
 
 
 @blueprint.post("/deposit")
-@authenticated()
+@authenticated(checked_by_script=True)
 @json_body(AmountRequest)
 @document_response(WalletMoveOut)
 @document_response(ErrorOut, 422)
 async def deposit(user: User, body: AmountRequest) -> Response:
     """Simulated bank transfer in. Honours Idempotency-Key."""
-    return reply(await wallets.deposit(market(), user.id, body.amount, await idempotency(user)))
+    return reply(await wallets.deposit(market(), user, body.amount, await idempotency(user)))
 
 
 @blueprint.post("/withdraw")
-@authenticated()
+@authenticated(checked_by_script=True)
 @json_body(AmountRequest)
 @document_response(WalletMoveOut)
 @document_response(ErrorOut, 409)
 async def withdraw(user: User, body: AmountRequest) -> Response:
     """Simulated bank transfer out. Honours Idempotency-Key."""
-    return reply(await wallets.withdraw(market(), user.id, body.amount, await idempotency(user)))
+    return reply(await wallets.withdraw(market(), user, body.amount, await idempotency(user)))
 
 
 @blueprint.get("/transactions")

@@ -47,6 +47,15 @@ local function refuse(code, message)
   return {code, obj({'message', S(message)})}
 end
 
+-- The caller's session still vouches for them: `session_key` is their token's hash (so a token
+-- revoked since the app cached it moves nothing), or their user hash for operator commands.
+local function caller_refused(session_key, user_id)
+  if redis.call('HGET', session_key, 'id') ~= user_id then
+    return refuse('unauthorized', 'the token is unknown, expired or revoked')
+  end
+  return nil
+end
+
 local function ok(json)
   return {'ok', json}
 end
