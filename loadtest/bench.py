@@ -255,8 +255,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--window", type=float, default=8.0, help="a: seconds per measured window")
     parser.add_argument("--concurrency", type=int, default=32, help="a: concurrent HTTP requests")
     parser.add_argument("--clients", default="1000,5000", help="b: WebSocket client counts")
-    parser.add_argument("--events", type=int, default=40, help="b: measured broadcasts per client count")
-    parser.add_argument("--rate", type=float, default=2.0, help="b: broadcasts per second")
+    parser.add_argument("--events", type=int, default=30, help="b: measured broadcasts per client count")
+    parser.add_argument("--rate", type=float, default=1.0, help="b: broadcasts per second")
     parser.add_argument(
         "--ws-modes",
         default="browser,plain",
@@ -264,7 +264,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
     parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
-    parser.add_argument("--lua-calls", type=int, default=20000, help="d: fundings per side")
+    parser.add_argument("--lua-calls", type=int, default=10000, help="d: fundings per side and round (3 rounds)")
     args = parser.parse_args(argv)
     args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
     args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
