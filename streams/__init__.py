@@ -18,10 +18,12 @@ from finance.connection import connect
 from finance.market import Market
 from finance.settings import Settings
 from streams.hub import Hub
+from streams.server import tune_garbage_collector
 
 
 def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> Hub:
     """The process's hub, with its reader on a connection of its own, running."""
+    tune_garbage_collector()
     hub = Hub(market, connect(settings, server=redis_server, blocking_reads=True), settings.websocket_queue_max)
     hub.start()
     return hub
