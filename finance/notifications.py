@@ -7,8 +7,7 @@ and never past the newest entry, so events that arrive later are always unread.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
@@ -17,21 +16,7 @@ from redis.exceptions import WatchError
 from finance.clock import iso_from_ms
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
-
-Order = tuple[int, int]
-_STREAM_ID: Final = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-_PART_MAX: Final = 2**64 - 1
-
-
-def parse_stream_id(raw: str) -> Order | None:
-    """``(ms, seq)`` of a stream id such as 1732412345678-0; ``None`` if it is not one Redis could hold."""
-    match = _STREAM_ID.fullmatch(raw)
-    if match is None:
-        return None
-    milliseconds, sequence = int(match.group(1)), int(match.group(2))
-    if milliseconds > _PART_MAX or sequence > _PART_MAX:
-        return None
-    return milliseconds, sequence
+from finance.pages import Order, parse_stream_id
 
 
 def cursor(raw: str | None, field: str = "before") -> Order | None:

@@ -11,9 +11,22 @@ PAGE_SIZE_MAX = 100
 # ASCII only: str.isdigit and \d accept other scripts' digits, which Redis does not
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+# a stream entry id "<milliseconds>-<sequence>", ordered as a pair of integers
+Order = tuple[int, int]
 _SCORE_CURSOR = re.compile(r"-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}")
 _INTEGER = re.compile(r"-?[0-9]{1,16}")
-_UINT64_MAX = 2**64 - 1
+_UINT64_MAX = 2**64 - 1  # Redis keeps each part of an entry id as an unsigned 64-bit integer
+
+
+def parse_stream_id(raw: str) -> Order | None:
+    """``(ms, seq)`` of a stream id such as 1732412345678-0; ``None`` if it is not one Redis could hold."""
+    match = _STREAM_ID.fullmatch(raw)
+    if match is None:
+        return None
+    milliseconds, sequence = int(match[1]), int(match[2])
+    if milliseconds > _UINT64_MAX or sequence > _UINT64_MAX:
+        return None
+    return milliseconds, sequence
 
 
 def page_size(raw: str | None) -> int:
@@ -28,8 +41,7 @@ def stream_cursor(raw: str | None, field: str = "before") -> str:
     """A Redis stream entry id such as 1732412345678-0, or '' for none."""
     if raw is None or raw == "":
         return ""
-    parts = _STREAM_ID.fullmatch(raw)
-    if not parts or max(int(parts[1]), int(parts[2])) > _UINT64_MAX:
+    if parse_stream_id(raw) is None:
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return raw
 

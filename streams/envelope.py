@@ -6,32 +6,17 @@ An event frame is encoded once per event and the same ``str`` is handed to every
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import msgspec
 
-# An entry id as Redis writes it: "<milliseconds>-<sequence>"; ordered as a pair of integers
-Order = tuple[int, int]
+from finance.pages import Order
 
-_STREAM_ID: Final = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-_PART_MAX: Final = 2**64 - 1  # Redis keeps each part of an id as an unsigned 64-bit integer
 ZERO_ID: Final = "0-0"
 ZERO: Final[Order] = (0, 0)
 
 PONG: Final = '{"type":"pong"}'
 _encode = msgspec.json.Encoder().encode
-
-
-def parse_id(text: str) -> Order | None:
-    """``(ms, seq)`` of a well-formed stream id, ``None`` for anything else."""
-    match = _STREAM_ID.fullmatch(text)
-    if match is None:
-        return None
-    milliseconds, sequence = int(match.group(1)), int(match.group(2))
-    if milliseconds > _PART_MAX or sequence > _PART_MAX:
-        return None
-    return milliseconds, sequence
 
 
 def order_of(entry_id: str) -> Order:

@@ -23,7 +23,8 @@ from typing import Final
 from redis.asyncio import Redis
 
 from finance.market import Market
-from streams.envelope import Order, entry_frame, id_of, order_of
+from finance.pages import Order
+from streams.envelope import entry_frame, id_of, order_of
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, Subscriber

@@ -21,7 +21,8 @@ from finance.api.errors import error_response
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.outcomes import DomainError
-from streams.envelope import PONG, Order, error_frame, hello_frame, parse_id
+from finance.pages import Order, parse_stream_id
+from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
@@ -61,7 +62,7 @@ def _since(name: str) -> Order | None:
     raw = websocket.args.get(name)
     if raw is None or raw == "":
         return None
-    order = parse_id(raw)
+    order = parse_stream_id(raw)
     if order is None:
         raise BadQuery(f"{name} must be a stream id such as 1732412345678-0")
     return order

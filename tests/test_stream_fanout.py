@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from streams.envelope import entry_frame, hello_frame, parse_id
+from finance.pages import parse_stream_id as parse_id
+from streams.envelope import entry_frame, hello_frame
 from streams.hub import Feed
 from streams.source import StreamState
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, Subscriber

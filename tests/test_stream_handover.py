@@ -12,7 +12,8 @@ from typing import Any
 
 from quart.typing import TestClientProtocol as Client
 
-from streams.envelope import id_of, parse_id
+from finance.pages import parse_stream_id as parse_id
+from streams.envelope import id_of
 from streams.hub import Hub, Session
 from streams.reader import BLOCK_MS
 from tests.helpers import create_invoice, deposit, register, trio

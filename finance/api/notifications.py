@@ -8,7 +8,7 @@ from finance import notifications
 from finance.api.errors import BadRequest
 from finance.api.http import authenticated, json, json_body, market
 from finance.api.schemas import ReadUpToRequest
-from finance.pages import page_size
+from finance.pages import page_size, parse_stream_id
 from finance.users import User
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
@@ -30,7 +30,7 @@ async def list_notifications(user: User) -> Response:
 async def mark_read(user: User, body: ReadUpToRequest) -> Response:
     """Marks read every notification up to the event id ``upTo`` (a stream id from the list or a
     WebSocket frame). The marker never moves backwards. Returns ``{readUpTo, unread}``."""
-    up_to = notifications.parse_stream_id(body.up_to)
+    up_to = parse_stream_id(body.up_to)
     if up_to is None:
         raise BadRequest("invalid_request", "upTo must be an event id such as 1732412345678-0")
     return json(await notifications.mark_read(market(), user.id, up_to))
