@@ -21,6 +21,7 @@ from finance.market import Market
 from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
+from streams.asgi import expose_send
 from streams.server import configure_hypercorn, shutdown_trigger
 
 log = logging.getLogger("app")
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     )
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
+    expose_send(app)
     tasks: list[asyncio.Task[None]] = []
 
     @app.before_serving

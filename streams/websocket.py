@@ -22,6 +22,7 @@ from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.outcomes import DomainError
 from finance.pages import Order, parse_stream_id
+from streams.asgi import frame_sender
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
@@ -117,7 +118,7 @@ async def ws() -> Response | None:
         except UNAVAILABLE_ERRORS as error:
             log.warning("websocket replay: redis unavailable: %s", error)
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
-        code = await subscriber.pump(websocket.send)
+        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send))
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_SECONDS_MAX):
                 await websocket.close(code)
