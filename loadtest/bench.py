@@ -187,20 +187,21 @@ class Bench:
         try:
             app = self.app(redis)
             baseline = start_baseline(self.log_dir)
+            raw = start_baseline(self.log_dir, module="loadtest.raw_broadcast")
             try:
                 investors, seller, buyer = await self.tokens(app, 20)
                 tokens = [u.token for u in investors]
                 async with make_session(8) as session:
                     api = Api(app.url, session)
-                    for mode in self.args.ws_modes:
-                        for clients in self.args.clients:
-                            plan = FanoutPlan(
-                                clients=clients,
-                                events=self.args.events,
-                                rate_per_s=self.args.rate,
-                                client_processes=max(2, -(-clients // 1250)),
-                                deflate=mode == "browser",
-                            )
+                    for clients in self.args.clients:
+                        plan = self.fanout_plan(clients, deflate=False)
+                        raw_urls = [baseline_ws_url(raw)] * clients
+                        floor = await measure_fanout(raw_urls, baseline_trigger(session, raw.url), plan)
+                        results[f"raw_floor_{clients}"] = floor
+                        say(f"   raw asyncio floor, {clients}: p99 {floor['trigger_to_receipt']['p99_ms']} ms, "
+                            f"client CPU {floor['client']['client_cpu_share_of_one_core']} of a core")  # fmt: skip
+                        for mode in self.args.ws_modes:
+                            plan = self.fanout_plan(clients, deflate=mode == "browser")
                             trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{mode}-{clients}")
                             app_figures = await measure_fanout(socket_urls(app.url, tokens, clients), trigger, plan)
                             base_urls = [baseline_ws_url(baseline)] * clients
@@ -210,11 +211,21 @@ class Bench:
                             results[f"{mode}_{clients}"] = {"app": app_figures, "baseline": base_figures}
                             say(f"   {mode} clients, {clients}: " + fanout_line(app_figures, base_figures))
             finally:
+                raw.stop()
                 baseline.stop()
                 app.stop()
         finally:
             redis.stop()
         return results
+
+    def fanout_plan(self, clients: int, deflate: bool) -> FanoutPlan:
+        return FanoutPlan(
+            clients=clients,
+            events=self.args.events,
+            rate_per_s=self.args.rate,
+            client_processes=max(2, -(-clients // 1250)),
+            deflate=deflate,
+        )
 
     async def lua(self) -> dict[str, Any]:
         redis = start_redis(self.log_dir)

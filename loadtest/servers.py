@@ -118,10 +118,11 @@ def start_app(redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[s
     return managed
 
 
-def start_baseline(log_dir: Path) -> Managed:
+def start_baseline(log_dir: Path, module: str = "loadtest.baseline_broadcast") -> Managed:
+    """The bare Quart broadcast loop, or with module="loadtest.raw_broadcast" the raw asyncio floor."""
     port = free_port()
-    argv = [sys.executable, "-m", "loadtest.baseline_broadcast", "--host", LOOPBACK, "--port", str(port)]
-    managed = _spawn("baseline", argv, dict(os.environ), f"http://{LOOPBACK}:{port}", log_dir)
+    argv = [sys.executable, "-m", module, "--host", LOOPBACK, "--port", str(port)]
+    managed = _spawn(module.rsplit(".", 1)[-1], argv, dict(os.environ), f"http://{LOOPBACK}:{port}", log_dir)
     wait_http_ok(managed, "/health", timeout_s=30)
     return managed
 
