@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import statistics
 import subprocess
 import time
@@ -33,7 +34,7 @@ from finance.market import Market
 from finance.scripts import Scripts
 from finance.settings import Settings
 
-REDIS_BENCHMARK = "/usr/bin/redis-benchmark"
+REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 PIPELINE_DEPTH = 100
 INVOICE_AMOUNT = 100_000
 ASK_AMOUNT = 95_000
