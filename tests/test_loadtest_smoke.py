@@ -1,22 +1,39 @@
 """The load generator end to end, for a few seconds, against a real server it cannot fool:
 a redis-server and `python app.py` (two workers) started here on free loopback ports.
 Pins the product's promises under load: no double funding, a ledger that balances, every
-operation exercised, and events delivered to the connected WebSocket clients.
+operation exercised, and events delivered to the connected WebSocket clients. Below those, the
+measuring instruments themselves: the lean WebSocket client's framing, percentiles, and how an
+event is tied to the request that caused it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from loadtest.events import (
+    CREATE,
+    FUND,
+    REPAY,
+    EventData,
+    EventReceipts,
+    TriggerLog,
+    latency_samples,
+    stream_id_ms,
+    trigger_of,
+)
 from loadtest.servers import PROJECT_ROOT, Managed, start_app, start_redis
-
-pytestmark = pytest.mark.real_redis
+from loadtest.stats import percentile
+from loadtest.wsproto_client import LeanWebSocket, inflate_messages
 
 LOAD_SECONDS = 4
 OPERATIONS = ("register", "deposit", "create", "fund", "repay", "top-up")
@@ -56,6 +73,7 @@ def load_result(served: tuple[Managed, Managed], tmp_path_factory: pytest.TempPa
     return result
 
 
+@pytest.mark.real_redis
 def test_load_run_has_no_double_funding_and_a_balanced_ledger(load_result: dict[str, Any]) -> None:
     checks = load_result["checks"]
     assert checks["invoices_raced"] > 0, load_result["_report"]
@@ -64,6 +82,7 @@ def test_load_run_has_no_double_funding_and_a_balanced_ledger(load_result: dict[
     assert checks["ledger"]["ok"], load_result["_report"]
 
 
+@pytest.mark.real_redis
 def test_load_run_exercises_every_operation_without_errors(load_result: dict[str, Any]) -> None:
     operations = load_result["operations"]
     for name in OPERATIONS:
@@ -73,6 +92,7 @@ def test_load_run_exercises_every_operation_without_errors(load_result: dict[str
     assert fund["refused"] == fund["count"] - fund["ok"]  # losers of a race get invoice_not_listed only
 
 
+@pytest.mark.real_redis
 def test_load_run_delivers_events_to_websocket_clients(load_result: dict[str, Any]) -> None:
     events = load_result["events"]
     clients = events["clients"]
@@ -83,3 +103,97 @@ def test_load_run_delivers_events_to_websocket_clients(load_result: dict[str, An
     assert events["commit_to_receipt"]["count"] > 0, load_result["_report"]
     assert clients["duplicates"] == 0 and clients["out_of_order"] == 0, load_result["_report"]
     assert clients["undecodable"] == 0 and clients["error_frames"] == 0, load_result["_report"]
+
+
+# --- the measuring instruments themselves (no server needed) ----------------------------------------
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def server_frame(payload: bytes, opcode: int = 0x1, final: bool = True, rsv1: bool = False) -> bytes:
+    first = (0x80 if final else 0) | (0x40 if rsv1 else 0) | opcode
+    if len(payload) < 126:
+        return struct.pack("!BB", first, len(payload)) + payload
+    if len(payload) < 65536:
+        return struct.pack("!BBH", first, 126, len(payload)) + payload
+    return struct.pack("!BBQ", first, 127, len(payload)) + payload
+
+
+def opened_socket(deflate: bool = False) -> tuple[LeanWebSocket, FakeTransport]:
+    socket, transport = LeanWebSocket("127.0.0.1:1", "/ws", deflate), FakeTransport()
+    socket.connection_made(transport)
+    extension = b"sec-websocket-extensions: permessage-deflate; client_max_window_bits=15\r\n" if deflate else b""
+    socket.data_received(b"HTTP/1.1 101 \r\nupgrade: WebSocket\r\n" + extension + b"\r\n")
+    return socket, transport
+
+
+async def test_lean_client_reassembles_frames_split_across_reads_of_every_length_form() -> None:
+    socket, _ = opened_socket()
+    payloads = [b"x" * 5, b"y" * 300, b"z" * 70_000]
+    stream = b"".join(server_frame(p) for p in payloads)
+    for start in range(0, len(stream), 1000):  # arbitrary TCP read boundaries
+        socket.data_received(stream[start : start + 1000])
+    assert [payload for _, payload, _ in socket.messages] == payloads
+
+
+async def test_lean_client_joins_fragments_and_answers_ping_with_a_masked_pong() -> None:
+    socket, transport = opened_socket()
+    socket.data_received(server_frame(b"hel", final=False) + server_frame(b"lo", opcode=0x0))
+    socket.data_received(server_frame(b"are you there", opcode=0x9))
+    assert [payload for _, payload, _ in socket.messages] == [b"hello"]
+    pong = transport.written[-1]
+    assert pong[0] == 0x8A and pong[1] & 0x80  # FIN + pong, masked
+    mask, body = pong[2:6], pong[6:]
+    assert bytes(b ^ mask[i % 4] for i, b in enumerate(body)) == b"are you there"
+
+
+async def test_lean_client_inflates_permessage_deflate_with_context_takeover() -> None:
+    socket, transport = opened_socket(deflate=True)
+    assert b"permessage-deflate" in transport.written[0] and socket.deflate_accepted
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    messages = [b'{"type":"hello"}', b'{"type":"event","id":"1-0"}', b'{"type":"event","id":"2-0"}']
+    for message in messages:  # the second and third refer back to the first: one shared context
+        body = compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        socket.data_received(server_frame(body[:-4], rsv1=True))
+    assert [payload for _, payload in inflate_messages(socket)] == messages
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.9), percentile(values, 0.99)) == (50.0, 90.0, 99.0)
+    assert percentile([7.0], 0.99) == 7.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_events_map_to_the_request_that_caused_them() -> None:
+    assert trigger_of("newInvoiceListed", EventData(id="inv_1")) == (CREATE, "inv_1")
+    assert trigger_of("invoiceUpdated", EventData(id="inv_1", status="funded")) == (FUND, "inv_1")
+    assert trigger_of("invoiceUpdated", EventData(id="inv_1", status="repaid")) == (REPAY, "inv_1")
+    assert trigger_of("investmentSuccess", EventData(invoiceId="inv_1")) == (FUND, "inv_1")
+    assert trigger_of("invoiceRepaid", EventData(invoiceId="inv_1")) == (REPAY, "inv_1")
+    assert trigger_of("walletUpdated", EventData()) is None
+    assert stream_id_ms("1795485423795-0") == 1795485423795
+
+
+def test_latency_runs_from_trigger_and_from_commit_for_every_delivery() -> None:
+    triggers = TriggerLog()
+    triggers.record(FUND, "inv_1", 1000.000)
+    receipt = EventReceipts("market", "invoiceUpdated", 1000_005, (FUND, "inv_1"), [1000.010, 1000.020])
+    samples = latency_samples([receipt], triggers)
+    assert samples.deliveries == 2
+    assert [round(v) for v in samples.trigger_ms] == [10, 20]
+    assert [round(v) for v in samples.commit_ms] == [5, 15]
