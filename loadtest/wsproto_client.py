@@ -187,7 +187,11 @@ def inflate_messages(socket: LeanWebSocket) -> list[tuple[float, bytes]]:
             continue
         if socket.server_no_context_takeover:
             inflater = zlib.decompressobj(wbits=-15)
-        plain.append((received_at, inflater.decompress(raw + DEFLATE_TAIL)))
+        try:
+            plain.append((received_at, inflater.decompress(raw + DEFLATE_TAIL)))
+        except zlib.error:
+            plain.append((received_at, raw))  # counted as undecodable by the caller
+            inflater = zlib.decompressobj(wbits=-15)
     return plain
 
 
