@@ -22,7 +22,7 @@ from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
-from streams.server import configure_hypercorn, shutdown_trigger
+from streams.server import configure_hypercorn, decline_permessage_deflate, shutdown_trigger
 
 log = logging.getLogger("app")
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
     expose_send(app)
+    decline_permessage_deflate()
     tasks: list[asyncio.Task[None]] = []
 
     @app.before_serving

@@ -116,3 +116,15 @@ async def test_sigterm_closes_open_sockets_with_1001() -> None:
         assert await asyncio.to_thread(server.process.wait, 15) == 0
     finally:
         server.close()
+
+
+@pytest.mark.real_redis
+async def test_permessage_deflate_offered_like_browsers_is_declined_in_every_worker(two_workers: AppProcess) -> None:
+    async with aiohttp.ClientSession() as session:
+        token = (await Http(session, two_workers.base_url).register("investor", "Deflate"))["token"]
+    # the websockets client offers permessage-deflate, as browsers do; several sockets land on both workers
+    for _ in range(6):
+        async with connect(two_workers.ws_url(f"token={token}")) as ws:
+            assert ws.response is not None
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            assert json.loads(await ws.recv())["type"] == "hello"
