@@ -5,16 +5,23 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+
+
+@lru_cache(maxsize=4)
+def _second_iso(epoch_seconds: int) -> str:
+    # every request of one second shares this: strftime was a visible cost per funding
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def iso_from_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-24T02:10:00.123Z."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    seconds, milliseconds = divmod(epoch_ms, 1000)
+    return f"{_second_iso(seconds)}{milliseconds:03d}Z"
 
 
 def day_from_ms(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return _second_iso(epoch_ms // 1000)[:10]
 
 
 @dataclass(frozen=True)

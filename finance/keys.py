@@ -50,9 +50,12 @@ class Keys:
             raise ValueError(f"bad market name {market!r}")
         self.market = market
         self.prefix = f"{NAMESPACE}:{{{market}}}:"
+        # name -> (text before the id, text after it), so that building a key is two concatenations
+        self._parts = {name: (self.prefix + template).partition("{id}")[::2] for name, template in TEMPLATES.items()}
 
     def _key(self, name: str, ident: str = "") -> str:
-        return self.prefix + TEMPLATES[name].replace("{id}", ident)
+        head, tail = self._parts[name]
+        return head + ident + tail
 
     def user(self, user_id: str) -> str:
         return self._key("user", user_id)

@@ -75,13 +75,13 @@ class LuaScript:
     def sha(self) -> str:
         return str(self._script.sha)
 
-    async def run(self, keys: list[str], args: list[str | int], client: Any = None) -> Reply:
+    async def run(self, keys: list[str], args: list[str | int]) -> Reply:
         if len(keys) != self.header.keys_count or len(args) != self.header.args_count:
             raise TypeError(
                 f"{self.name}: header lists {self.header.keys_count} KEYS and {self.header.args_count} "
                 f"ARGV, call passed {len(keys)} and {len(args)}"
             )
-        raw = await self._script(keys=keys, args=args, client=client)
+        raw = await self._script(keys=keys, args=args)
         return parse_reply(raw)
 
 
@@ -165,8 +165,8 @@ class Scripts:
         )
 
     async def fund_invoice(self, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
-                           investment_id: str, amount: int, now: Instant, idempotency: Idempotency | None = None,
-                           client: Any = None) -> Reply:
+                           investment_id: str, amount: int, now: Instant,
+                           idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name["fund_invoice"].run(
@@ -176,7 +176,6 @@ class Scripts:
              k.market_stream(), idem_key, session_key],
             [investor_id, investor_name, investment_id, amount, now.iso, now.epoch_ms, now.day, body_hash,
              s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max],
-            client=client,
         )
 
     async def repay_invoice(self, invoice_id: str, buyer_id: str, session_key: str, now: Instant,

@@ -43,8 +43,6 @@ for _, invoice_id in ipairs(defaulted) do
   redis.call('HSET', KEY.investment(invoice.investmentId), 'status', 'defaulted', 'defaultedAt', now_iso)
   redis.call('ZREM', KEYS[2], invoice_id)
   local investor_stats = KEY.stats(invoice.investorId)
-  bump(investor_stats, 'activeCount', -1)
-  bump(investor_stats, 'activeAmount', -tonumber(invoice.fundedAmount))
   bump(investor_stats, 'defaultedCount', 1)
   bump(investor_stats, 'defaultedAmount', tonumber(invoice.fundedAmount))
   bump(KEY.stats(invoice.buyerId), 'defaultedCount', 1)

@@ -45,6 +45,7 @@ async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None
                    {"listed": 700_000, "raised": 470_000}, 470_000),
         (t.investor, {"investmentCount": 1, "investedAmount": 470_000, "expectedReturn": 500_000,
                       "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
+                      "settledAmount": 470_000,
                       "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0},
                      {"invested": 470_000, "returned": 500_000}, 1_030_000),
         (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,

@@ -46,7 +46,7 @@ async def test_wrapper_passes_what_the_header_lists(name: str, monkeypatch: pyte
     seen: dict[str, tuple[int, int]] = {}
     script: LuaScript = scripts.by_name[name]
 
-    async def record(keys: list[str], args: list[Any], client: Any = None) -> Reply:
+    async def record(keys: list[str], args: list[Any]) -> Reply:
         seen[name] = (len(keys), len(args))
         return Reply("{}")
 
