@@ -23,7 +23,8 @@ def cursor(raw: str | None, field: str = "before") -> Order | None:
     if raw is None or raw == "":
         return None
     order = parse_stream_id(raw)
-    if order is None:
+    # 0-0 is below every entry: nothing comes before it, and Redis refuses it as an exclusive end
+    if order is None or order == (0, 0):
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return order
 

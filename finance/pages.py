@@ -41,7 +41,8 @@ def stream_cursor(raw: str | None, field: str = "before") -> str:
     """A Redis stream entry id such as 1732412345678-0, or '' for none."""
     if raw is None or raw == "":
         return ""
-    if parse_stream_id(raw) is None:
+    # 0-0 is below every entry: nothing comes before it, and Redis refuses it as an exclusive end
+    if parse_stream_id(raw) in (None, (0, 0)):
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return raw
 

@@ -20,12 +20,12 @@ COUNTERS: dict[Role, tuple[list[str], list[str]]] = {
     ),
     Role.INVESTOR: (
         ["investmentCount", "investedAmount", "expectedReturn", "settledCount", "settledAmount", "realizedReturn",
-         "realizedProfit", "defaultedCount", "defaultedAmount"],
+         "realizedProfit", "defaultedCount", "defaultedAmount", "defaultedReturn"],
         ["invested", "returned"],
     ),
     Role.BUYER: (
         ["invoiceCount", "invoiceAmount", "repaidCount", "repaidAmount", "cancelledCount", "cancelledAmount",
-         "defaultedCount"],
+         "defaultedCount", "defaultedAmount"],
         ["repaid"],
     ),
 }
@@ -46,7 +46,7 @@ async def dashboard(market: Market, user: User) -> dict[str, object]:
         totals |= _investor_derived(totals)
     if user.role is Role.BUYER:
         totals["outstandingAmount"] = (
-            totals["invoiceAmount"] - totals["repaidAmount"] - totals["cancelledAmount"]
+            totals["invoiceAmount"] - totals["repaidAmount"] - totals["cancelledAmount"] - totals["defaultedAmount"]
         )
     values = iter(daily)
     series = [{"date": day, **{metric: int(next(values) or 0) for metric in metrics}} for day in days]
@@ -59,9 +59,11 @@ async def dashboard(market: Market, user: User) -> dict[str, object]:
 
 
 def _investor_derived(counters: dict[str, int]) -> dict[str, int]:
-    """What the scripts do not count because it follows from what they do: fewer writes per funding."""
+    """What the scripts do not count because it follows from what they do: fewer writes per funding.
+    A defaulted investment expects nothing any more: its face value and its cost leave the expectation."""
     return {
-        "expectedProfit": counters["expectedReturn"] - counters["investedAmount"],
+        "expectedProfit": (counters["expectedReturn"] - counters["defaultedReturn"])
+        - (counters["investedAmount"] - counters["defaultedAmount"]),
         "activeCount": counters["investmentCount"] - counters["settledCount"] - counters["defaultedCount"],
         "activeAmount": counters["investedAmount"] - counters["settledAmount"] - counters["defaultedAmount"],
     }
@@ -76,11 +78,12 @@ async def portfolio(market: Market, investor: User, cursor: str = "", limit: int
     derived = _investor_derived(counters)
     totals = {
         "invested": counters["investedAmount"],
-        "expectedReturn": counters["expectedReturn"],
+        "expectedReturn": counters["expectedReturn"] - counters["defaultedReturn"],
         "profit": derived["expectedProfit"],
         "realized": counters["realizedReturn"],
         "realizedProfit": counters["realizedProfit"],
         "active": derived["activeAmount"],
         "count": counters["investmentCount"],
+        "defaulted": counters["defaultedAmount"],
     }
     return page, totals

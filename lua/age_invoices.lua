@@ -45,7 +45,9 @@ for _, invoice_id in ipairs(defaulted) do
   local investor_stats = KEY.stats(invoice.investorId)
   bump(investor_stats, 'defaultedCount', 1)
   bump(investor_stats, 'defaultedAmount', tonumber(invoice.fundedAmount))
+  bump(investor_stats, 'defaultedReturn', tonumber(invoice.amount))
   bump(KEY.stats(invoice.buyerId), 'defaultedCount', 1)
+  bump(KEY.stats(invoice.buyerId), 'defaultedAmount', tonumber(invoice.amount))
   updated(key, 'defaulted')
 end
 

@@ -49,6 +49,14 @@ async def test_funded_invoice_turns_overdue_then_defaulted(client: Client, marke
     dashboard = await (await client.get("/api/users/dashboard", headers=t.investor.headers)).get_json()
     assert dashboard["stats"]["activeCount"] == 0
     assert dashboard["stats"]["defaultedAmount"] == 95_000
+    # nothing is expected of a defaulted investment any more
+    assert dashboard["stats"]["expectedProfit"] == 0
+    assert portfolio["totals"]["expectedReturn"] == 0
+    assert portfolio["totals"]["profit"] == 0
+    assert portfolio["totals"]["defaulted"] == 95_000
+    buyer = await (await client.get("/api/users/dashboard", headers=t.buyer.headers)).get_json()
+    assert buyer["stats"]["outstandingAmount"] == 0
+    assert buyer["stats"]["defaultedAmount"] == 100_000
 
 
 async def test_overdue_invoice_can_still_be_repaid(client: Client, market: Market, clock: FixedClock) -> None:

@@ -46,10 +46,12 @@ async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None
         (t.investor, {"investmentCount": 1, "investedAmount": 470_000, "expectedReturn": 500_000,
                       "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
                       "settledAmount": 470_000,
-                      "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0},
+                      "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0,
+                      "defaultedReturn": 0},
                      {"invested": 470_000, "returned": 500_000}, 1_030_000),
         (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
-                   "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "outstandingAmount": 0},
+                   "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "defaultedAmount": 0,
+                   "outstandingAmount": 0},
                   {"repaid": 500_000}, 100_000),
     ]
     days = series_days()
@@ -80,14 +82,15 @@ async def test_portfolio_lists_investments_with_their_invoice_and_exact_totals(c
     data = await get_json(client, "/api/users/portfolio", t.investor)
     assert data == {"investments": [{**funded["investment"], "invoice": funded["invoice"]}], "nextCursor": None,
                     "totals": {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000, "realized": 0,
-                               "realizedProfit": 0, "active": 470_000, "count": 1}}
+                               "realizedProfit": 0, "active": 470_000, "count": 1, "defaulted": 0}}
 
     await deposit(client, t.buyer, 500_000)
     repaid = await post_json(client, f"/api/invoices/{invoice['id']}/repay", t.buyer)
     data = await get_json(client, "/api/users/portfolio", t.investor)
     assert data["investments"] == [{**repaid["investment"], "invoice": repaid["invoice"]}]
     assert data["totals"] == {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000,
-                              "realized": 500_000, "realizedProfit": 30_000, "active": 0, "count": 1}
+                              "realized": 500_000, "realizedProfit": 30_000, "active": 0, "count": 1,
+                              "defaulted": 0}
 
 
 async def test_daily_series_puts_each_amount_on_its_own_day(client: Client, clock: FixedClock) -> None:
