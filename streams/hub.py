@@ -113,10 +113,16 @@ class Hub:
     def positions(self) -> tuple[int, dict[str, str]]:
         return self.version, {key: id_of(feed.position) for key, feed in self.feeds.items()}
 
-    def deliver(self, key: str, entries: list[Entry]) -> None:
+    def deliver(self, key: str, read_after: str, entries: list[Entry]) -> None:
         feed = self.feeds.get(key)
-        if feed is not None:  # else: every socket of that stream left while the XREAD was in flight
-            feed.deliver(entries)
+        if feed is None:  # every socket of that stream left while the XREAD was in flight
+            return
+        if order_of(read_after) > feed.position:
+            # the feed was dropped and made again further back while this XREAD was in flight: what
+            # lies between its position and ``read_after`` is not in this batch, so delivering it would
+            # leave a gap. The next XREAD reads on from the feed's own position.
+            return
+        feed.deliver(entries)
 
     # --- the sockets' side -------------------------------------------------------------------------
 

@@ -32,9 +32,9 @@ BACKOFF_SECONDS_MAX: Final = 1.0
 RETRY_ERRORS: Final[tuple[type[BaseException], ...]] = (*UNAVAILABLE_ERRORS, TimeoutError)
 
 # what the reader needs from the hub: the positions to read from (with a version that changes when the
-# set of streams changes), and where to deliver what it read
+# set of streams changes), and where to deliver what it read: (key, the id it read after, entries)
 Positions = Callable[[], tuple[int, dict[str, str]]]
-Deliver = Callable[[str, list[Entry]], None]
+Deliver = Callable[[str, str, list[Entry]], None]
 
 
 class Reader:
@@ -109,7 +109,7 @@ class Reader:
                 self.available = True
             backoff = BACKOFF_SECONDS_MIN
             for key, entries in reply or ():
-                self.deliver(key, entries)
+                self.deliver(key, streams[key], entries)
 
     async def _unblock(self) -> None:
         """CLIENT UNBLOCK the reader until an XREAD with the wanted streams is in flight. A single

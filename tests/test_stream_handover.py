@@ -10,8 +10,10 @@ import random
 import time
 from typing import Any
 
+import pytest
 from quart.typing import TestClientProtocol as Client
 
+import streams.hub as hub_module
 from finance.pages import parse_stream_id as parse_id
 from streams.envelope import id_of
 from streams.hub import Hub, Session
@@ -114,7 +116,8 @@ async def test_handover_with_the_reader_behind_and_ahead_of_each_socket(app: Any
 
     async def deliver_all() -> None:
         feed = hub.feeds[key]
-        hub.deliver(key, await market.redis.xrange(key, min="(" + id_of(feed.position), max="+"))
+        after = id_of(feed.position)
+        hub.deliver(key, after, await market.redis.xrange(key, min="(" + after, max="+"))
 
     def received(session: Session) -> list[str]:
         return [json.loads(frame)["id"] for frame in session.subscriber.queue]
@@ -144,3 +147,46 @@ async def test_handover_with_the_reader_behind_and_ahead_of_each_socket(app: Any
         assert await replayed(session) == []
         hub.close(session)
     assert key not in hub.feeds
+
+
+async def test_a_feed_made_again_while_an_xread_is_in_flight_leaves_no_gap(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tab B fixes its start (e0); meanwhile e1, e2 reach tab A's feed, an XREAD goes out from e2, and
+    tab A leaves, so the feed is dropped and made again at e0 for B. That XREAD's batch (e3) must not
+    be delivered as if it followed e0: B would never see e1 and e2."""
+    market = market_of(app)
+    hub = Hub(market, market.redis, queue_max=100)  # driven by hand, as the reader would
+    key = market.keys.user_stream("usr_gap")
+
+    async def commit(n: int) -> str:
+        entry_id: str = await market.redis.xadd(key, {"event": "walletUpdated", "data": f'{{"n":{n}}}'})
+        return entry_id
+
+    await commit(0)
+    tab_a = await hub.open("usr_gap", None, None)
+    real_states = hub_module.stream_states
+    in_flight_from: list[str] = []
+
+    async def states_while_tab_a_moves_on(redis: Any, keys: list[str]) -> Any:
+        states = await real_states(redis, keys)  # tab B's start: e0
+        await commit(1)
+        await commit(2)
+        after = id_of(hub.feeds[key].position)
+        hub.deliver(key, after, await market.redis.xrange(key, min="(" + after, max="+"))
+        in_flight_from.append(id_of(hub.feeds[key].position))  # the next XREAD reads after e2
+        hub.close(tab_a)
+        return states
+
+    monkeypatch.setattr(hub_module, "stream_states", states_while_tab_a_moves_on)
+    tab_b = await hub.open("usr_gap", None, None)
+    monkeypatch.setattr(hub_module, "stream_states", real_states)
+    await commit(3)
+    hub.deliver(key, in_flight_from[0], await market.redis.xrange(key, min="(" + in_flight_from[0], max="+"))
+    # the reader's next XREAD starts from the new feed's own position
+    after = id_of(hub.feeds[key].position)
+    hub.deliver(key, after, await market.redis.xrange(key, min="(" + after, max="+"))
+
+    replayed = [json.loads(frame)["id"] async for frame in hub.replay(tab_b)]
+    live = [json.loads(frame)["id"] for frame in tab_b.subscriber.queue]
+    assert replayed + live == (await stream_ids(market, key))[1:]
