@@ -38,6 +38,8 @@ class Settings:
     redis_timeout_seconds: float = 2.0
     websocket_queue_max: int = 1_000
     websocket_ping_interval_seconds: int = 20
+    # how often each process checks that the tokens of its open sockets still exist (logout, expiry)
+    websocket_session_check_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,5 +70,8 @@ class Settings:
             websocket_queue_max=_int(env, "WEBSOCKET_QUEUE_MAX", defaults.websocket_queue_max),
             websocket_ping_interval_seconds=_int(
                 env, "WEBSOCKET_PING_INTERVAL_SECONDS", defaults.websocket_ping_interval_seconds
+            ),
+            websocket_session_check_seconds=_int(
+                env, "WEBSOCKET_SESSION_CHECK_SECONDS", int(defaults.websocket_session_check_seconds)
             ),
         )

@@ -24,7 +24,8 @@ from streams.server import tune_garbage_collector
 def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> Hub:
     """The process's hub, with its reader on a connection of its own, running."""
     tune_garbage_collector()
-    hub = Hub(market, connect(settings, server=redis_server, blocking_reads=True), settings.websocket_queue_max)
+    hub = Hub(market, connect(settings, server=redis_server, blocking_reads=True), settings.websocket_queue_max,
+              settings.websocket_session_check_seconds)
     hub.start()
     return hub
 

@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Final
 
 from redis.asyncio import Redis
 
+from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.pages import Order
 from streams.envelope import entry_frame, id_of, order_of
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
-from streams.subscriber import CLOSE_GOING_AWAY, Subscriber
+from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Subscriber
+
+log = logging.getLogger(__name__)
 
 REPLAY_PAGE: Final = 500
 USER: Final = "user"
@@ -93,13 +97,17 @@ class Session:
 
     subscriber: Subscriber
     recovered: bool
+    session_key: str = ""  # the Redis key of the socket's token: once it is gone, so is the socket
     feeds: list[Feed] = field(default_factory=list)
     replays: list[Replay] = field(default_factory=list)
 
 
 class Hub:
-    def __init__(self, market: Market, reader_redis: Redis, queue_max: int) -> None:
+    def __init__(self, market: Market, reader_redis: Redis, queue_max: int,
+                 session_check_seconds: float = 0.0) -> None:
         self.market = market
+        self.session_check_seconds = session_check_seconds
+        self._session_checker: asyncio.Task[None] | None = None
         self.redis = market.redis
         self.queue_max = queue_max
         self.feeds: dict[str, Feed] = {}  # stream key -> feed
@@ -128,6 +136,35 @@ class Hub:
 
     def start(self) -> None:
         self.reader.start()
+        if self.session_check_seconds > 0:
+            self._session_checker = asyncio.create_task(self._check_sessions_forever(), name="ws-sessions")
+
+    async def check_sessions(self) -> int:
+        """Closes with 4401 every socket whose token no longer exists (logged out, expired); returns
+        how many. One pipelined EXISTS per distinct token of this process's sockets."""
+        sessions = [session for session in self.sessions if session.session_key]
+        if not sessions:
+            return 0
+        keys = sorted({session.session_key for session in sessions})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            found = await pipe.execute()
+        gone = {key for key, count in zip(keys, found, strict=True) if not count}
+        closed = 0
+        for session in sessions:
+            if session.session_key in gone:
+                session.subscriber.close(CLOSE_UNAUTHORIZED)
+                closed += 1
+        return closed
+
+    async def _check_sessions_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.session_check_seconds)
+            try:
+                await self.check_sessions()
+            except UNAVAILABLE_ERRORS as error:  # the reader reports outages; try again next round
+                log.debug("session check skipped: %s", error)
 
     async def close_sockets(self, drain_seconds: float = 1.0) -> None:
         """Closes every socket with 1001 and takes no new ones; waits a moment for them to go."""
@@ -141,10 +178,16 @@ class Hub:
 
     async def stop(self) -> None:
         """Closes every socket with 1001 and stops the reader."""
+        if self._session_checker is not None:
+            self._session_checker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._session_checker
+            self._session_checker = None
         await self.close_sockets()
         await self.reader.stop()
 
-    async def open(self, user_id: str, since: Order | None, market_since: Order | None) -> Session:
+    async def open(self, user_id: str, since: Order | None, market_since: Order | None,
+                   session_key: str = "") -> Session:
         """Subscribes a socket of ``user_id`` to its user stream and the market stream.
 
         A stream without a ``since`` starts at its current end, fixed here, before the hello is sent.
@@ -157,7 +200,7 @@ class Hub:
         user_state, market_state = await stream_states(self.redis, [user_key, market_key])
         if self.closing:
             raise HubClosed()
-        session = Session(Subscriber(user_id, self.queue_max), recovered=True)
+        session = Session(Subscriber(user_id, self.queue_max), recovered=True, session_key=session_key)
         for name, key, state, since_asked in (
             (USER, user_key, user_state, since),
             (MARKET, market_key, market_state, market_since),

@@ -94,7 +94,7 @@ async def ws() -> Response | None:
     try:
         user = await users.authenticate(market, _token())
         since, market_since = _since("since"), _since("marketSince")
-        session = await the_hub.open(user.id, since, market_since)
+        session = await the_hub.open(user.id, since, market_since, user.session_key)
     except DomainError as error:
         return error_response(401, error.outcome.value, error.message)
     except BadQuery as error:
