@@ -4,17 +4,27 @@
 - each wallet's balance == the sum of its own ledger entries (credits - debits), and each entry's
   balanceAfter is the running sum
 - no balance is negative (the external account excepted: it is the bank's side)
-- each funded, overdue, repaid or defaulted invoice has exactly one investment, which points back at it
+- each funded, overdue, repaid or defaulted invoice has exactly one investment, which points back at
+  it, with the amount funded and the status that goes with the invoice's
+- each invoice sits in exactly the indexes its status calls for
+
+It is safe to run while the server takes traffic: the figures that must agree are read in one
+MULTI/EXEC each (all balances with the totals; a wallet's balance with its last entry; an invoice
+with its investment and index memberships), and ledger entries are append-only, so what came before a
+snapshot's last entry cannot change after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from finance.keys import EXTERNAL_ACCOUNT
 from finance.market import Market
 
-FUNDED_STATUSES = {"funded", "overdue", "repaid", "defaulted"}
+# invoice status -> the investment status that goes with it
+INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled", "defaulted": "defaulted"}
+PAGE = 1_000
 
 
 @dataclass
@@ -29,15 +39,61 @@ class LedgerReport:
         return not self.problems
 
 
-async def _entries_sum(market: Market, account_id: str, report: LedgerReport) -> int:
+async def check(market: Market) -> LedgerReport:
+    report = LedgerReport()
+    accounts = await _check_totals(market, report)
+    for account_id in [*accounts, EXTERNAL_ACCOUNT]:
+        await _check_wallet(market, account_id, report)
+    await _check_invoices(market, report)
+    return report
+
+
+async def _check_totals(market: Market, report: LedgerReport) -> list[str]:
+    """Every balance and the totals, in one snapshot (taken again if a wallet was added meanwhile)."""
+    keys = market.keys
+    for _ in range(5):
+        accounts = sorted(await market.redis.smembers(keys.wallets()))
+        async with market.redis.pipeline(transaction=True) as pipe:
+            pipe.scard(keys.wallets())
+            for account_id in accounts:
+                pipe.hget(keys.wallet(account_id), "balance")
+            pipe.hgetall(keys.ledger())
+            pipe.hget(keys.wallet(EXTERNAL_ACCOUNT), "balance")
+            count, *balances, totals, external = await pipe.execute()
+        if count == len(accounts):
+            break
+    report.wallets = len(accounts)
+    user_total = 0
+    for account_id, raw in zip(accounts, balances, strict=True):
+        balance = int(raw or 0)
+        user_total += balance
+        if balance < 0:
+            report.problems.append(f"wallet {account_id}: negative balance {balance}")
+    net_in = int(totals.get("deposits", 0)) - int(totals.get("withdrawals", 0))
+    if user_total != net_in:
+        report.problems.append(f"sum of balances {user_total} != deposits - withdrawals {net_in}")
+    if int(external or 0) != -net_in:
+        report.problems.append(f"external account balance {int(external or 0)} != -(deposits - withdrawals) {-net_in}")
+    return accounts
+
+
+async def _check_wallet(market: Market, account_id: str, report: LedgerReport) -> None:
+    """The balance against the running sum of the entries up to the last one at the snapshot."""
+    wallet_key, entries_key = market.keys.wallet(account_id), market.keys.wallet_entries(account_id)
+    async with market.redis.pipeline(transaction=True) as pipe:
+        pipe.hget(wallet_key, "balance")
+        pipe.xrevrange(entries_key, count=1)
+        raw_balance, last = await pipe.execute()
+    balance = int(raw_balance or 0)
+    last_id = last[0][0] if last else None
     running = 0
-    last = "-"
-    while True:
-        batch = await market.redis.xrange(market.keys.wallet_entries(account_id), min=last, count=1_000)
-        if last != "-":
+    after = "-"
+    while last_id is not None:
+        batch = await market.redis.xrange(entries_key, min=after, max=last_id, count=PAGE)
+        if after != "-":
             batch = batch[1:]
         if not batch:
-            return running
+            break
         for entry_id, entry in batch:
             amount = int(entry["amount"])
             running += amount if entry["type"] == "credit" else -amount
@@ -47,62 +103,72 @@ async def _entries_sum(market: Market, account_id: str, report: LedgerReport) ->
                     f"wallet {account_id}: entry {entry_id} says balanceAfter {entry['balanceAfter']}, "
                     f"entries sum to {running}"
                 )
-        last = batch[-1][0]
+        after = batch[-1][0]
+    if running != balance:
+        report.problems.append(f"wallet {account_id}: balance {balance} != sum of its entries {running}")
 
 
-async def check(market: Market) -> LedgerReport:
-    report = LedgerReport()
+async def _check_invoices(market: Market, report: LedgerReport) -> None:
     keys = market.keys
-    user_total = 0
-    for account_id in sorted(await market.redis.smembers(keys.wallets())):
-        report.wallets += 1
-        balance = int(await market.redis.hget(keys.wallet(account_id), "balance") or 0)
-        user_total += balance
-        if balance < 0:
-            report.problems.append(f"wallet {account_id}: negative balance {balance}")
-        entries_total = await _entries_sum(market, account_id, report)
-        if entries_total != balance:
-            report.problems.append(f"wallet {account_id}: balance {balance} != sum of its entries {entries_total}")
-
-    totals = await market.redis.hgetall(keys.ledger())
-    net_in = int(totals.get("deposits", 0)) - int(totals.get("withdrawals", 0))
-    if user_total != net_in:
-        report.problems.append(f"sum of balances {user_total} != deposits - withdrawals {net_in}")
-    external = int(await market.redis.hget(keys.wallet(EXTERNAL_ACCOUNT), "balance") or 0)
-    if external != -net_in:
-        report.problems.append(f"external account balance {external} != -(deposits - withdrawals) {-net_in}")
-    external_entries = await _entries_sum(market, EXTERNAL_ACCOUNT, report)
-    if external_entries != external:
-        report.problems.append(f"external account: balance {external} != sum of its entries {external_entries}")
-
-    await _check_investments(market, report)
-    return report
-
-
-async def _check_investments(market: Market, report: LedgerReport) -> None:
     per_invoice: dict[str, list[str]] = {}
-    async for key in market.redis.scan_iter(match=market.keys.investment("*"), count=1_000):
+    async for key in market.redis.scan_iter(match=keys.investment("*"), count=PAGE):
         investment = await market.redis.hgetall(key)
         per_invoice.setdefault(investment.get("invoiceId", "?"), []).append(investment.get("id", key))
     for invoice_id, investment_ids in per_invoice.items():
         if len(investment_ids) > 1:
             report.problems.append(f"invoice {invoice_id}: {len(investment_ids)} investments {sorted(investment_ids)}")
-    async for key in market.redis.scan_iter(match=market.keys.invoice("*"), count=1_000):
+    async for key in market.redis.scan_iter(match=keys.invoice("*"), count=PAGE):
         report.invoices += 1
-        invoice = await market.redis.hgetall(key)
-        investment_id = invoice.get("investmentId")
-        if invoice.get("status") not in FUNDED_STATUSES:
-            if investment_id:
-                report.problems.append(f"invoice {invoice.get('id')}: {invoice.get('status')} but has an investment")
-            continue
-        if not investment_id:
-            report.problems.append(f"invoice {invoice['id']}: {invoice['status']} without an investment")
-            continue
-        investment = await market.redis.hgetall(market.keys.investment(investment_id))
-        if investment.get("invoiceId") != invoice["id"]:
-            report.problems.append(f"invoice {invoice['id']}: investment {investment_id} does not point back")
-        elif investment.get("amount") != invoice.get("fundedAmount"):
-            report.problems.append(f"invoice {invoice['id']}: fundedAmount differs from its investment's amount")
-        investments = await market.redis.zscore(market.keys.user_investments(invoice["investorId"]), investment_id)
-        if investments is None:
-            report.problems.append(f"invoice {invoice['id']}: investment {investment_id} not in the investor's list")
+        for _ in range(5):
+            # set once, when funded; if that happens between this read and the snapshot, look again
+            investment_id = await market.redis.hget(key, "investmentId")
+            snapshot = await _invoice_snapshot(market, key, investment_id)
+            if snapshot[0].get("investmentId") == investment_id:
+                break
+        report.problems.extend(_invoice_problems(*snapshot))
+
+
+async def _invoice_snapshot(market: Market, key: str, investment_id: str | None) -> tuple[Any, ...]:
+    keys = market.keys
+    invoice_id = key.rsplit(":", 1)[-1]
+    async with market.redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(key)
+        pipe.hgetall(keys.investment(investment_id or "-"))
+        for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due()):
+            pipe.zscore(index, invoice_id)
+        invoice, investment, *scores = await pipe.execute()
+    investor_id = invoice.get("investorId")
+    listed_by_investor = (
+        await market.redis.zscore(keys.user_investments(investor_id), investment_id)
+        if investor_id and investment_id else None
+    )
+    return invoice, investment, scores, listed_by_investor
+
+
+def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], scores: list[Any],
+                      in_investor_list: float | None) -> list[str]:
+    problems: list[str] = []
+    name, status = f"invoice {invoice.get('id')}", invoice.get("status", "?")
+    present = [score is not None for score in scores]
+    in_listed, in_funded, in_overdue = all(present[:3]), present[3], present[4]
+    if any(present[:3]) and not in_listed:
+        problems.append(f"{name}: in some listed indexes but not all")
+    expected = (status == "listed", status == "funded", status == "overdue")
+    if (in_listed, in_funded, in_overdue) != expected:
+        problems.append(f"{name}: {status} but indexed as listed={in_listed} funded={in_funded} overdue={in_overdue}")
+    wanted_investment = INVESTMENT_STATUS.get(status)
+    if wanted_investment is None:
+        if invoice.get("investmentId"):
+            problems.append(f"{name}: {status} but has an investment")
+        return problems
+    if not invoice.get("investmentId"):
+        return [*problems, f"{name}: {status} without an investment"]
+    if investment.get("invoiceId") != invoice.get("id"):
+        return [*problems, f"{name}: investment {invoice['investmentId']} does not point back"]
+    if investment.get("amount") != invoice.get("fundedAmount"):
+        problems.append(f"{name}: fundedAmount differs from its investment's amount")
+    if investment.get("status") != wanted_investment:
+        problems.append(f"{name}: {status} but its investment is {investment.get('status')}")
+    if in_investor_list is None:
+        problems.append(f"{name}: investment {invoice['investmentId']} not in the investor's list")
+    return problems

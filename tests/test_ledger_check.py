@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -84,3 +85,38 @@ async def test_check_command_exits_non_zero_naming_what_broke(real_backend: Back
     checked = run_command(real_backend.server.url, "check")
     assert checked.returncode == 1
     assert f"BROKEN: wallet {investor_id}: balance 549993 != sum of its entries 550000" in checked.stdout
+
+
+async def test_check_names_an_index_and_an_investment_status_out_of_step(client: Client, market: Market) -> None:
+    investor_id = await funded_market(client)
+    invoice_id = (await market.redis.zrange(market.keys.user_invoices(investor_id), 0, 0))[0]
+    investment_id = await market.redis.hget(market.keys.invoice(invoice_id), "investmentId")
+    await market.redis.zadd(market.keys.listed_indexes()[1], {invoice_id: 1})
+    await market.redis.hset(market.keys.investment(investment_id), "status", "settled")
+    problems = (await ledger.check(market)).problems
+    assert f"invoice {invoice_id}: in some listed indexes but not all" in problems
+    assert f"invoice {invoice_id}: funded but its investment is settled" in problems
+
+
+async def test_check_passes_while_money_moves(real_backend: Backend) -> None:
+    """Run beside a stream of deposits and fundings: consistent snapshots, no false alarm."""
+    app = real_backend.app()
+    async with app.test_app():
+        client = app.test_client()
+        market: Market = app.extensions["market"]
+        t = await trio(client, investor_money=10_000_000)
+        invoices = [await create_invoice(client, t.seller, t.buyer, amount=1_000, ask_amount=900) for _ in range(40)]
+
+        async def traffic() -> None:
+            for invoice in invoices:
+                await deposit(client, t.buyer, 3)
+                await fund(client, t.investor, invoice["id"], 950)
+
+        async def checks() -> list[list[str]]:
+            found = []
+            for _ in range(10):
+                found.append((await ledger.check(market)).problems)
+            return found
+
+        _, reports = await asyncio.gather(traffic(), checks())
+        assert reports == [[]] * 10
