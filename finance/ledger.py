@@ -25,6 +25,8 @@ from finance.market import Market
 # invoice status -> the investment status that goes with it
 INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled", "defaulted": "defaulted"}
 PAGE = 1_000
+# no money moves for an invoice once it is in one of these
+FINAL_STATUSES = {"repaid", "cancelled", "defaulted"}
 
 
 @dataclass
@@ -33,6 +35,8 @@ class LedgerReport:
     entries: int = 0
     invoices: int = 0
     problems: list[str] = field(default_factory=list)
+    # (invoice id, kind, type) -> paise: each funding and repayment must be one debit and its credit
+    legs: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -42,9 +46,13 @@ class LedgerReport:
 async def check(market: Market) -> LedgerReport:
     report = LedgerReport()
     accounts = await _check_totals(market, report)
+    # invoices before wallets: an invoice seen in a final status has all its legs written already,
+    # so the entries read afterwards hold every one of them
+    settled = await _check_invoices(market, report)
     for account_id in [*accounts, EXTERNAL_ACCOUNT]:
         await _check_wallet(market, account_id, report)
-    await _check_invoices(market, report)
+    for invoice in settled:
+        report.problems.extend(_leg_problems(invoice, report.legs))
     return report
 
 
@@ -98,6 +106,9 @@ async def _check_wallet(market: Market, account_id: str, report: LedgerReport) -
             amount = int(entry["amount"])
             running += amount if entry["type"] == "credit" else -amount
             report.entries += 1
+            if entry.get("invoiceId"):
+                leg = (entry["invoiceId"], entry.get("kind", "?"), entry["type"])
+                report.legs[leg] = report.legs.get(leg, 0) + amount
             if int(entry["balanceAfter"]) != running:
                 report.problems.append(
                     f"wallet {account_id}: entry {entry_id} says balanceAfter {entry['balanceAfter']}, "
@@ -108,8 +119,10 @@ async def _check_wallet(market: Market, account_id: str, report: LedgerReport) -
         report.problems.append(f"wallet {account_id}: balance {balance} != sum of its entries {running}")
 
 
-async def _check_invoices(market: Market, report: LedgerReport) -> None:
+async def _check_invoices(market: Market, report: LedgerReport) -> list[dict[str, str]]:
+    """Checks each invoice; returns those in a final status, for the legs check."""
     keys = market.keys
+    settled: list[dict[str, str]] = []
     per_invoice: dict[str, list[str]] = {}
     async for key in market.redis.scan_iter(match=keys.investment("*"), count=PAGE):
         investment = await market.redis.hgetall(key)
@@ -126,6 +139,9 @@ async def _check_invoices(market: Market, report: LedgerReport) -> None:
             if snapshot[0].get("investmentId") == investment_id:
                 break
         report.problems.extend(_invoice_problems(*snapshot))
+        if snapshot[0].get("status") in FINAL_STATUSES:
+            settled.append(snapshot[0])
+    return settled
 
 
 async def _invoice_snapshot(market: Market, key: str, investment_id: str | None) -> tuple[Any, ...]:
@@ -171,4 +187,21 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
         problems.append(f"{name}: {status} but its investment is {investment.get('status')}")
     if in_investor_list is None:
         problems.append(f"{name}: investment {invoice['investmentId']} not in the investor's list")
+    return problems
+
+
+def _leg_problems(invoice: dict[str, str], legs: dict[tuple[str, str, str], int]) -> list[str]:
+    """A funded invoice moved its funded amount once (investor debit, seller credit); a repaid one
+    also its face value once (buyer debit, investor credit); nothing else moved money for it. For
+    invoices in a final status, whose movements are all written."""
+    status = invoice.get("status")
+    invoice_id = invoice["id"]
+    funded = int(invoice.get("fundedAmount") or 0)
+    repaid = int(invoice["amount"]) if status == "repaid" else 0
+    wanted = {"funding": funded, "repayment": repaid}
+    problems = []
+    for kind, amount in wanted.items():
+        debit, credit = legs.get((invoice_id, kind, "debit"), 0), legs.get((invoice_id, kind, "credit"), 0)
+        if debit != amount or credit != amount:
+            problems.append(f"invoice {invoice_id}: {kind} legs debit {debit} credit {credit}, expected {amount} each")
     return problems

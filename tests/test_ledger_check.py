@@ -99,7 +99,7 @@ async def test_check_names_an_index_and_an_investment_status_out_of_step(client:
 
 
 async def test_check_passes_while_money_moves(real_backend: Backend) -> None:
-    """Run beside a stream of deposits and fundings: consistent snapshots, no false alarm."""
+    """Run beside a stream of deposits, fundings and repayments: consistent snapshots, no false alarm."""
     app = real_backend.app()
     async with app.test_app():
         client = app.test_client()
@@ -107,10 +107,14 @@ async def test_check_passes_while_money_moves(real_backend: Backend) -> None:
         t = await trio(client, investor_money=10_000_000)
         invoices = [await create_invoice(client, t.seller, t.buyer, amount=1_000, ask_amount=900) for _ in range(40)]
 
+        await deposit(client, t.buyer, 1_000_000)
+
         async def traffic() -> None:
-            for invoice in invoices:
+            for n, invoice in enumerate(invoices):
                 await deposit(client, t.buyer, 3)
                 await fund(client, t.investor, invoice["id"], 950)
+                if n % 2:
+                    await client.post(f"/api/invoices/{invoice['id']}/repay", headers=t.buyer.headers)
 
         async def checks() -> list[list[str]]:
             found = []
@@ -120,3 +124,22 @@ async def test_check_passes_while_money_moves(real_backend: Backend) -> None:
 
         _, reports = await asyncio.gather(traffic(), checks())
         assert reports == [[]] * 10
+
+
+async def test_check_names_a_repayment_paid_twice_even_when_both_legs_balance(client: Client, market: Market) -> None:
+    t = await trio(client, investor_money=1_000_000)
+    invoice = await create_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=400_000)
+    await fund(client, t.investor, invoice["id"], 450_000)
+    await deposit(client, t.buyer, 1_000_000)
+    assert (await client.post(f"/api/invoices/{invoice['id']}/repay", headers=t.buyer.headers)).status_code == 200
+    assert (await ledger.check(market)).ok
+    # a second repayment written by hand, both legs, so every balance still adds up
+    for account_id, entry_type, delta in ((t.buyer.id, "debit", -500_000), (t.investor.id, "credit", 500_000)):
+        balance = await market.redis.hincrby(market.keys.wallet(account_id), "balance", delta)
+        await market.redis.xadd(market.keys.wallet_entries(account_id), {
+            "type": entry_type, "amount": 500_000, "balanceAfter": balance, "kind": "repayment",
+            "description": "again", "invoiceId": invoice["id"], "counterparty": "x", "createdAt": "x"})
+    problems = (await ledger.check(market)).problems
+    assert problems == [
+        f"invoice {invoice['id']}: repayment legs debit 1000000 credit 1000000, expected 500000 each"
+    ]
