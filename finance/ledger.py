@@ -7,6 +7,7 @@
 - each funded, overdue, repaid or defaulted invoice has exactly one investment, which points back at
   it, with the amount funded and the status that goes with the invoice's
 - each invoice sits in exactly the indexes its status calls for
+- each funding and repayment moved its amount exactly once: one debit and one credit per invoice
 
 It is safe to run while the server takes traffic: the figures that must agree are read in one
 MULTI/EXEC each (all balances with the totals; a wallet's balance with its last entry; an invoice
