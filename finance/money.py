@@ -5,9 +5,9 @@ from __future__ import annotations
 from finance.outcomes import DomainError, Outcome
 
 CURRENCY = "INR"
-# every figure stays exact in Lua's doubles (2**53 > 9 * 10**15)
+# every figure stays exact in Lua's doubles (2**53 > 9 * 10**15); balances have the same cap, kept
+# by the scripts (BALANCE_MAX in lua/lib/prelude.lua)
 AMOUNT_MAX = 10**15
-BALANCE_MAX = 10**15
 
 
 def require_amount(value: object, field: str = "amount") -> int:

@@ -26,7 +26,6 @@ class Outcome(StrEnum):
     FORBIDDEN = "forbidden"
     OWN_INVOICE = "own_invoice"
     # unknown (404)
-    USER_NOT_FOUND = "user_not_found"
     INVOICE_NOT_FOUND = "invoice_not_found"
     # state conflicts (409)
     EMAIL_TAKEN = "email_taken"

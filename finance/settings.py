@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EMBEDDED = "embedded"
 
@@ -40,7 +40,6 @@ class Settings:
     websocket_ping_interval_seconds: int = 20
     # how often each process checks that the tokens of its open sockets still exist (logout, expiry)
     websocket_session_check_seconds: float = 10.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:

@@ -189,10 +189,6 @@ async def authenticate(market: Market, token: str, *, checked_by_script: bool = 
     return user
 
 
-async def get_user_fields(market: Market, user_id: str) -> dict[str, str]:
-    fields: dict[str, str] = await market.redis.hgetall(market.keys.user(user_id))
-    return fields
-
 
 def require_role(user: User, *roles: Role) -> None:
     if user.role not in roles:

@@ -27,7 +27,6 @@ STATUS: dict[Outcome, int] = {
     Outcome.INVALID_CREDENTIALS: 401,
     Outcome.FORBIDDEN: 403,
     Outcome.OWN_INVOICE: 403,
-    Outcome.USER_NOT_FOUND: 404,
     Outcome.INVOICE_NOT_FOUND: 404,
     Outcome.EMAIL_TAKEN: 409,
     Outcome.DUPLICATE_INVOICE: 409,
