@@ -25,13 +25,11 @@ if replay then return replay end
 local user = account(ARGV[1], KEYS[1], KEYS[2], KEYS[3])
 local external = account('external', KEYS[4], KEYS[5], nil)
 local amount = tonumber(ARGV[2])
-if balance_of(user) + amount > BALANCE_MAX then
-  return refuse('balance_limit_exceeded', 'a balance may not exceed 10^15 paise')
-end
+refused = transfer_refused(external, user, amount)
+if refused then return refused end
 
-post_entry(external, 'debit', amount, 'deposit', 'Deposit from bank', '', ARGV[1], ARGV[3], ARGV[6])
-local balance, transaction = post_entry(user, 'credit', amount, 'deposit', 'Deposit from bank', '',
-  'external', ARGV[3], ARGV[6])
+local _, balance, _, transaction = transfer(external, user, amount, 'deposit', 'Deposit from bank',
+  'Deposit from bank', '', ARGV[3], ARGV[6])
 redis.call('HINCRBY', KEYS[6], 'deposits', amount)
 
 local result = obj({'wallet', wallet_json(balance), 'transaction', transaction})

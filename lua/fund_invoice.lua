@@ -58,18 +58,12 @@ if amount < tonumber(invoice.askAmount) or amount > face then
 end
 local investor = account(investor_id, KEYS[2], KEYS[3], KEYS[4])
 local seller = account(invoice.sellerId)
-if balance_of(investor) < amount then
-  return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
-end
-if balance_of(seller) + amount > BALANCE_MAX then
-  return refuse('balance_limit_exceeded', "the seller's balance would exceed 10^15 paise")
-end
+refused = transfer_refused(investor, seller, amount)
+if refused then return refused end
 
 local what = 'Invoice ' .. invoice.invoiceNumber
-local investor_balance = post_entry(investor, 'debit', amount, 'funding', 'Funded ' .. what, invoice.id,
-  invoice.sellerId, ARGV[5], ARGV[10])
-local seller_balance = post_entry(seller, 'credit', amount, 'funding', what .. ' funded', invoice.id,
-  investor_id, ARGV[5], ARGV[10])
+local investor_balance, seller_balance = transfer(investor, seller, amount, 'funding', 'Funded ' .. what,
+  what .. ' funded', invoice.id, ARGV[5], ARGV[10])
 
 local profit = face - amount
 invoice.status, invoice.investorId, invoice.investmentId = 'funded', investor_id, ARGV[3]

@@ -44,18 +44,12 @@ end
 local face = tonumber(invoice.amount)
 local buyer = account(ARGV[1], KEYS[2], KEYS[3], KEYS[4])
 local investor = account(invoice.investorId)
-if balance_of(buyer) < face then
-  return refuse('insufficient_funds', 'the wallet balance is lower than the invoice amount')
-end
-if balance_of(investor) + face > BALANCE_MAX then
-  return refuse('balance_limit_exceeded', "the investor's balance would exceed 10^15 paise")
-end
+refused = transfer_refused(buyer, investor, face)
+if refused then return refused end
 
 local what = 'Invoice ' .. invoice.invoiceNumber
-local buyer_balance = post_entry(buyer, 'debit', face, 'repayment', 'Repaid ' .. what, invoice.id,
-  invoice.investorId, ARGV[2], ARGV[6])
-local investor_balance = post_entry(investor, 'credit', face, 'repayment', what .. ' repaid', invoice.id,
-  ARGV[1], ARGV[2], ARGV[6])
+local buyer_balance, investor_balance = transfer(buyer, investor, face, 'repayment', 'Repaid ' .. what,
+  what .. ' repaid', invoice.id, ARGV[2], ARGV[6])
 
 invoice.status, invoice.repaidAt = 'repaid', ARGV[2]
 redis.call('HSET', KEYS[1], 'status', 'repaid', 'repaidAt', ARGV[2])

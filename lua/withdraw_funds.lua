@@ -25,13 +25,11 @@ if replay then return replay end
 local user = account(ARGV[1], KEYS[1], KEYS[2], KEYS[3])
 local external = account('external', KEYS[4], KEYS[5], nil)
 local amount = tonumber(ARGV[2])
-if balance_of(user) < amount then
-  return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
-end
+refused = transfer_refused(user, external, amount)
+if refused then return refused end
 
-local balance, transaction = post_entry(user, 'debit', amount, 'withdrawal', 'Withdrawal to bank', '',
-  'external', ARGV[3], ARGV[6])
-post_entry(external, 'credit', amount, 'withdrawal', 'Withdrawal to bank', '', ARGV[1], ARGV[3], ARGV[6])
+local balance, _, transaction = transfer(user, external, amount, 'withdrawal', 'Withdrawal to bank',
+  'Withdrawal to bank', '', ARGV[3], ARGV[6])
 redis.call('HINCRBY', KEYS[6], 'withdrawals', amount)
 
 local result = obj({'wallet', wallet_json(balance), 'transaction', transaction})

@@ -147,6 +147,33 @@ local function balance_of(acct)
   return tonumber(redis.call('HGET', acct.wallet, 'balance') or '0')
 end
 
+
+local BALANCE_MAX = 1000000000000000
+
+-- The checks of a movement from payer to payee, before anything is written: a refusal, or nil.
+-- The external account (the bank's side) has neither a floor nor a ceiling.
+local function transfer_refused(payer, payee, amount)
+  if payer.id ~= 'external' and balance_of(payer) < amount then
+    return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
+  end
+  if payee.id ~= 'external' and balance_of(payee) + amount > BALANCE_MAX then
+    return refuse('balance_limit_exceeded', 'a balance may not exceed 10^15 paise')
+  end
+  return nil
+end
+
+-- Both legs of one movement, always together: the payer's debit and the payee's credit, each naming
+-- the other as counterparty. Returns the payer's and the payee's balance after, and their
+-- transactions' JSON.
+local function transfer(payer, payee, amount, kind, payer_text, payee_text, invoice_id, now_iso,
+                        user_stream_maxlen)
+  local payer_balance, payer_transaction = post_entry(payer, 'debit', amount, kind, payer_text, invoice_id,
+    payee.id, now_iso, user_stream_maxlen)
+  local payee_balance, payee_transaction = post_entry(payee, 'credit', amount, kind, payee_text, invoice_id,
+    payer.id, now_iso, user_stream_maxlen)
+  return payer_balance, payee_balance, payer_transaction, payee_transaction
+end
+
 local function bump(stats_key, field, by)
   redis.call('HINCRBY', stats_key, field, by)
 end
@@ -155,4 +182,3 @@ local function bump_daily(user_id, day, metric, by)
   redis.call('HINCRBY', KEY.daily(user_id), day .. ':' .. metric, by)
 end
 
-local BALANCE_MAX = 1000000000000000
