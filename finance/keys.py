@@ -36,6 +36,8 @@ TEMPLATES: dict[str, str] = {
     "funded_by_due": "market:funded:by-due",
     "overdue_by_due": "market:overdue:by-due",
     "idempotency": "idempotency:{id}",
+    "attempts_by_email": "auth-attempts:email:{id}",
+    "attempts_by_address": "auth-attempts:address:{id}",
 }
 
 # marketplace sort name -> index
@@ -127,6 +129,12 @@ class Keys:
     def no_idempotency(self) -> str:
         """Placeholder passed in KEYS when a request has no Idempotency-Key (never written)."""
         return self._key("idempotency", "-")
+
+    def attempts_by_email(self, email: str) -> str:
+        return self._key("attempts_by_email", email)
+
+    def attempts_by_address(self, address: str) -> str:
+        return self._key("attempts_by_address", address)
 
     def lua_key_functions(self) -> str:
         """Lua source defining ``KEY.<name>(id)`` for every template, for the scripts' prelude."""

@@ -35,6 +35,8 @@ class Outcome(StrEnum):
     INVOICE_PAST_DUE = "invoice_past_due"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"
+    # too many login or register attempts (429, with Retry-After)
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
 
 
 class DomainError(Exception):

@@ -89,8 +89,9 @@ def parse_reply(raw: list[Any]) -> Reply:
     code = _text(raw[0])
     payload = _text(raw[1])
     if code != Outcome.OK:
-        message = json.loads(payload).get("message", code)
-        raise DomainError(Outcome(code), message)
+        details = json.loads(payload)
+        message = details.pop("message", code)
+        raise DomainError(Outcome(code), message, details)
     return Reply(payload, replayed=len(raw) > 2)
 
 
@@ -129,6 +130,13 @@ class Scripts:
             [k.users_by_email(), k.user(user["id"]), k.wallet(user["id"]), k.wallets()],
             [user["id"], user["email"], user["name"], user["role"], user["company"], user["displayName"],
              password_hash, now.iso],
+        )
+
+    async def count_attempt(self, email: str, address: str) -> Reply:
+        k, s = self.keys, self.settings
+        return await self.by_name["count_attempt"].run(
+            [k.attempts_by_email(email), k.attempts_by_address(address)],
+            [s.auth_attempt_window_seconds * 1000, s.auth_attempts_per_email_max, s.auth_attempts_per_address_max],
         )
 
     async def _external_move(self, name: str, user_id: str, session_key: str, amount: int, now: Instant,

@@ -40,6 +40,11 @@ class Settings:
     websocket_ping_interval_seconds: int = 20
     # how often each process checks that the tokens of its open sockets still exist (logout, expiry)
     websocket_session_check_seconds: float = 10.0
+    # login and register attempts allowed per window, per email and per client address (0: no cap);
+    # counted in Redis, so they hold across workers and hosts
+    auth_attempt_window_seconds: int = 300
+    auth_attempts_per_email_max: int = 10
+    auth_attempts_per_address_max: int = 100
 
     @property
     def embedded(self) -> bool:
@@ -72,5 +77,10 @@ class Settings:
             ),
             websocket_session_check_seconds=_int(
                 env, "WEBSOCKET_SESSION_CHECK_SECONDS", int(defaults.websocket_session_check_seconds)
+            ),
+            auth_attempt_window_seconds=_int(env, "AUTH_ATTEMPT_WINDOW_SECONDS", defaults.auth_attempt_window_seconds),
+            auth_attempts_per_email_max=_int(env, "AUTH_ATTEMPTS_PER_EMAIL_MAX", defaults.auth_attempts_per_email_max),
+            auth_attempts_per_address_max=_int(
+                env, "AUTH_ATTEMPTS_PER_ADDRESS_MAX", defaults.auth_attempts_per_address_max
             ),
         )

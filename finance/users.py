@@ -22,6 +22,7 @@ class Role(StrEnum):
 
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_LENGTH_MAX = 254
 PASSWORD_LENGTH_MIN = 8
 PASSWORD_LENGTH_MAX = 256
 NAME_LENGTH_MAX = 200
@@ -81,14 +82,23 @@ def _clean(value: str, field: str, length_max: int = NAME_LENGTH_MAX) -> str:
     return value
 
 
+async def count_attempt(market: Market, email: str, client_address: str | None) -> None:
+    """Counts an attempt from a network client; ``too_many_attempts`` once the email or the client
+    address has used up its window. Checked before any password is hashed, so refusals are cheap.
+    Operator commands (``client_address`` None) are not counted."""
+    if client_address is not None:
+        await market.scripts.count_attempt(email[:EMAIL_LENGTH_MAX], client_address)
+
+
 async def register(market: Market, name: str, email: str, password: str, role: str,
-                   company: str | None = None) -> Session:
+                   company: str | None = None, client_address: str | None = None) -> Session:
+    email = email.strip().lower()
+    await count_attempt(market, email, client_address)
     try:
         user_role = Role(role)
     except ValueError:
         raise DomainError(Outcome.INVALID_FIELD, "role must be seller, investor or buyer") from None
-    email = email.strip().lower()
-    if not EMAIL.match(email) or len(email) > 254:
+    if not EMAIL.match(email) or len(email) > EMAIL_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, "email is not a valid address")
     if not PASSWORD_LENGTH_MIN <= len(password) <= PASSWORD_LENGTH_MAX:
         raise DomainError(
@@ -114,8 +124,9 @@ def _dummy_hash(cost: int) -> str:
     return dummy_hash(cost)
 
 
-async def login(market: Market, email: str, password: str) -> Session:
+async def login(market: Market, email: str, password: str, client_address: str | None = None) -> Session:
     email = email.strip().lower()
+    await count_attempt(market, email, client_address)
     user_id = await market.redis.hget(market.keys.users_by_email(), email)
     fields = await market.redis.hgetall(market.keys.user(user_id)) if user_id else {}
     encoded = fields.get("passwordHash") or _dummy_hash(market.settings.password_hash_cost)

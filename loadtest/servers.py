@@ -113,6 +113,8 @@ def start_app(redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[s
     port = free_port()
     env = dict(os.environ)
     env.update({"REDIS_URL": redis_url, "HOST": LOOPBACK, "PORT": str(port), "WORKERS": str(workers)})
+    # the load generator signs up thousands of users from one address: lift that cap (the per-email one stays)
+    env.setdefault("AUTH_ATTEMPTS_PER_ADDRESS_MAX", "0")
     env.update(extra_env or {})
     managed = _spawn("app", [sys.executable, "app.py"], env, f"http://{LOOPBACK}:{port}", log_dir)
     wait_http_ok(managed, "/health", timeout_s=30)

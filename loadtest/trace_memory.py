@@ -135,6 +135,7 @@ def main() -> int:
             if redis is not None:
                 os.environ["REDIS_URL"] = redis.url
                 os.environ.setdefault("PASSWORD_HASH_COST", "4")
+                os.environ.setdefault("AUTH_ATTEMPTS_PER_ADDRESS_MAX", "0")
                 from app import create_app
 
                 app = create_app()

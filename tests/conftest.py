@@ -18,8 +18,9 @@ from finance.market import Market
 from finance.settings import Settings
 from tests.redis_process import RedisProcess
 
-# fast password hashing and no background aging in tests; everything else as in production
-TEST_SETTINGS = Settings(password_hash_cost=4, aging_interval_seconds=0)
+# fast password hashing, no background aging, and no cap on sign-ups per client address (every test
+# client is one address); everything else as in production
+TEST_SETTINGS = Settings(password_hash_cost=4, aging_interval_seconds=0, auth_attempts_per_address_max=0)
 
 
 @pytest.fixture(scope="session")

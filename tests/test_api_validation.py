@@ -12,7 +12,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from finance.clock import FixedClock, iso_from_ms
-from tests.helpers import DAY_MS, Actor, Trio, trio
+from tests.helpers import DAY_MS, Actor, Trio, error_code, trio
 from tests.test_api_refusals import ledger_state, listed, refused
 
 START_MS = 1_900_000_000_000
@@ -247,3 +247,16 @@ async def test_bad_status_filter_on_own_lists_is_400_invalid_query(client: Clien
     caller = list_caller(t, path)
     for status in ("bogus", "LISTED", "listed,funded"):
         await refused(await client.get(f"{path}?status={status}", headers=caller.headers), 400, "invalid_query")
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("GET", "/api/wallet/deposit", "OPTIONS, POST"),
+    ("DELETE", "/api/invoices/inv_1", "GET, HEAD, OPTIONS"),
+    ("PUT", "/api/auth/login", "OPTIONS, POST"),
+    ("POST", "/health", "GET, HEAD, OPTIONS"),
+])
+async def test_wrong_method_is_405_with_allow(client: Client, method: str, path: str, allowed: str) -> None:
+    response = await client.open(path, method=method)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert await error_code(response) == "method_not_allowed"

@@ -33,6 +33,7 @@ CALLS: dict[str, Any] = {
     "read_invoice": lambda s: s.read_invoice("inv_1", "u"),
     "list_transactions": lambda s: s.list_transactions("u", "", 10),
     "list_investments": lambda s: s.list_investments("u", "", 10),
+    "count_attempt": lambda s: s.count_attempt("e@example.com", "127.0.0.1"),
 }
 
 

@@ -70,7 +70,8 @@ class AppProcess:
         self.port = free_port()
         self.env = {
             **os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WORKERS": str(workers),
-            "PASSWORD_HASH_COST": "4", "AGING_INTERVAL_SECONDS": "0", **env,
+            "PASSWORD_HASH_COST": "4", "AGING_INTERVAL_SECONDS": "0",
+            "AUTH_ATTEMPTS_PER_ADDRESS_MAX": "0", **env,
         }
         self.env.pop("REDIS_URL", None)
         if redis_url:

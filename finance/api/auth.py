@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from finance import users
@@ -13,13 +13,19 @@ from finance.users import User
 blueprint = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
+def client_address() -> str:
+    """The peer's address as the server saw it (behind a proxy, run Hypercorn with its proxy settings)."""
+    return request.remote_addr or "unknown"
+
+
 @blueprint.post("/register")
 @json_body(RegisterRequest)
 @document_response(SessionOut, 201)
 @document_response(ErrorOut, 409)
 async def register(body: RegisterRequest) -> Response:
     """Create an account (role seller, investor or buyer) and sign in."""
-    session = await users.register(market(), body.name, body.email, body.password, body.role, body.company)
+    session = await users.register(market(), body.name, body.email, body.password, body.role, body.company,
+                                   client_address())
     return json({"user": session.user.public(), "token": session.token}, 201)
 
 
@@ -29,7 +35,7 @@ async def register(body: RegisterRequest) -> Response:
 @document_response(ErrorOut, 401)
 async def login(body: LoginRequest) -> Response:
     """Exchange email and password for a new bearer token."""
-    session = await users.login(market(), body.email, body.password)
+    session = await users.login(market(), body.email, body.password, client_address())
     return json({"user": session.user.public(), "token": session.token})
 
 

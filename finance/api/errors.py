@@ -7,7 +7,7 @@ import logging
 import msgspec
 from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.outcomes import DomainError, Outcome
@@ -35,6 +35,7 @@ STATUS: dict[Outcome, int] = {
     Outcome.INVOICE_PAST_DUE: 409,
     Outcome.INSUFFICIENT_FUNDS: 409,
     Outcome.BALANCE_LIMIT_EXCEEDED: 409,
+    Outcome.TOO_MANY_ATTEMPTS: 429,
 }
 
 # codes the HTTP layer itself answers with
@@ -67,7 +68,11 @@ def error_response(status: int, code: str, message: str) -> Response:
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:
-        return error_response(STATUS[error.outcome], error.outcome.value, error.message)
+        response = error_response(STATUS[error.outcome], error.outcome.value, error.message)
+        retry_after_ms = error.details.get("retryAfterMs")
+        if isinstance(retry_after_ms, int):
+            response.headers["Retry-After"] = str(max(1, -(-retry_after_ms // 1000)))
+        return response
 
     @app.errorhandler(BadRequest)
     async def bad_request(error: BadRequest) -> Response:
@@ -80,7 +85,10 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        return error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        response = error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
 
     for error_class in UNAVAILABLE_ERRORS:
         app.register_error_handler(error_class, _unavailable)
