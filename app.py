@@ -22,7 +22,7 @@ from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
-from streams.server import configure_hypercorn, decline_permessage_deflate, shutdown_trigger
+from streams.server import configure_hypercorn, decline_permessage_deflate, exit_with_master, shutdown_trigger
 
 log = logging.getLogger("app")
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         market = Market.create(redis, settings, clock)
         app.extensions["market"] = market
         app.extensions["hub"] = start_hub(market, settings, redis_server)
+        exit_with_master(app)
         if settings.aging_interval_seconds > 0:
             tasks.append(asyncio.create_task(aging.run_forever(market), name="aging"))
 

@@ -1,6 +1,7 @@
-"""Operator commands: ``python -m finance check`` and ``python -m finance seed-demo``.
+"""The commands: ``invoice-finance serve|check|seed-demo`` (also ``python -m finance ...``).
 
-Both use REDIS_URL (and MARKET) from the environment, like the server.
+``serve`` is ``python app.py``; ``check`` verifies the ledger invariants; ``seed-demo`` adds demo users
+and invoices. All use REDIS_URL (and MARKET, HOST, PORT, WORKERS) from the environment.
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ async def _main(command: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finance", description=__doc__)
-    parser.add_argument("command", choices=["check", "seed-demo"])
+    parser = argparse.ArgumentParser(prog="invoice-finance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["serve", "check", "seed-demo"])
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        import app  # the server lives beside the domain, not in it
+
+        app.main()
+        return 0
     return asyncio.run(_main(args.command))

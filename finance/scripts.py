@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,8 +22,8 @@ from finance.keys import EXTERNAL_ACCOUNT, Keys
 from finance.outcomes import DomainError, Outcome
 from finance.settings import Settings
 
-LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
-PRELUDE = LUA_DIR / "lib" / "prelude.lua"
+# the scripts ship as package data of the ``lua`` package (the checkout's lua/ folder)
+LUA_PACKAGE = "lua"
 _KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
 _ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\]", re.MULTILINE)
 
@@ -54,18 +55,37 @@ def read_header(source: str) -> Header:
     return Header(len(keys), len(args))
 
 
+@cache
+def _sources() -> dict[str, str]:
+    """name -> source of every script, and the prelude, read once from the package."""
+    folder = resources.files(LUA_PACKAGE)
+    found = {item.name.removesuffix(".lua"): item.read_text(encoding="utf-8")
+             for item in folder.iterdir() if item.name.endswith(".lua")}
+    if not found:
+        raise RuntimeError(f"no Lua scripts found in the {LUA_PACKAGE!r} package: the installation is broken")
+    found[PRELUDE] = folder.joinpath("lib", "prelude.lua").read_text(encoding="utf-8")
+    return found
+
+
+PRELUDE = "lib/prelude"
+
+
+def script_source(name: str) -> str:
+    return _sources()[name]
+
+
 def script_names() -> list[str]:
-    return sorted(path.stem for path in LUA_DIR.glob("*.lua"))
+    return sorted(name for name in _sources() if name != PRELUDE)
 
 
 def render(name: str, keys: Keys) -> str:
     """The source sent to Redis: the key functions, the prelude, then the script."""
-    return keys.lua_key_functions() + PRELUDE.read_text() + (LUA_DIR / f"{name}.lua").read_text()
+    return keys.lua_key_functions() + script_source(PRELUDE) + script_source(name)
 
 
 class LuaScript:
     def __init__(self, redis: Redis, name: str, keys: Keys) -> None:
-        body = (LUA_DIR / f"{name}.lua").read_text()
+        body = script_source(name)
         self.name = name
         self.header = read_header(body)
         self.source = render(name, keys)

@@ -10,7 +10,11 @@ keep-alive timeout, so idle HTTP connections keep the lifetime the server gives 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import logging
+import multiprocessing
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +26,10 @@ from wsproto.extensions import PerMessageDeflate
 from finance.settings import Settings
 from streams.hub import Hub
 
+log = logging.getLogger(__name__)
 _gc_tuned = False
+# how long a worker whose master died spends closing its sockets before it exits
+ORPHAN_CLOSE_SECONDS = 1.0
 
 
 class _DeclinedDeflate(PerMessageDeflate):
@@ -79,3 +86,31 @@ def shutdown_trigger(app: Quart) -> Callable[[], Awaitable[None]]:
             await hub.close_sockets()
 
     return trigger
+
+
+def exit_with_master(app: Quart) -> None:
+    """In a Hypercorn worker (WORKERS > 1): exit as soon as the master process is gone, so that no
+    orphan keeps serving the port. Hypercorn's master stops its workers when it is signalled, but a
+    master killed outright (SIGKILL, OOM killer) leaves them running. The parent's sentinel is a pipe
+    that becomes readable when the parent dies, so the event loop is told at once, without polling.
+    Sockets are closed with 1001 (clients resume with ``since``); then the process exits."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not a spawned worker: WORKERS=1, tests, or another server
+        return
+    loop = asyncio.get_running_loop()
+
+    def master_gone() -> None:
+        loop.remove_reader(parent.sentinel)
+        log.warning("the master process %s is gone: closing sockets and exiting", parent.pid)
+        app.extensions["orphan_exit"] = loop.create_task(_exit_orphan(app))
+
+    loop.add_reader(parent.sentinel, master_gone)
+
+
+async def _exit_orphan(app: Quart) -> None:
+    hub: Hub | None = app.extensions.get("hub")
+    if hub is not None:
+        with contextlib.suppress(Exception):  # exiting is the point: nothing may stop it
+            await hub.close_sockets(drain_seconds=ORPHAN_CLOSE_SECONDS)
+    logging.shutdown()
+    os._exit(0)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -21,6 +26,51 @@ from tests.redis_process import RedisProcess
 # fast password hashing, no background aging, and no cap on sign-ups per client address (every test
 # client is one address); everything else as in production
 TEST_SETTINGS = Settings(password_hash_cost=4, aging_interval_seconds=0, auth_attempts_per_address_max=0)
+
+
+# every process the tests start inherits this variable, workers and grandchildren included, so the run
+# can find what it left behind even after a process was re-parented
+RUN_MARK = "INVOICE_FINANCE_TEST_RUN"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[RUN_MARK] = str(os.getpid())
+
+
+def processes_of_this_run() -> list[tuple[int, str]]:
+    mark = f"{RUN_MARK}={os.getpid()}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found.append((pid, command.strip()))
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves no process behind: anything this run started and still running is a failure
+    (after a short grace for processes that are exiting), and is killed."""
+    deadline = time.monotonic() + 3
+    while (left := processes_of_this_run()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"the test run left {len(left)} process(es) running:"] + [f"  {pid} {cmd}" for pid, cmd in left]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line("\n".join(lines), red=True)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -74,3 +74,18 @@ async def test_every_key_a_script_derives_matches_the_key_module() -> None:
     source = keys.lua_key_functions() + "return {KEY.wallet('u1'), KEY.user_stream('u1'), KEY.market_stream()}"
     assert await redis.eval(source, 0) == [keys.wallet("u1"), keys.user_stream("u1"), keys.market_stream()]
     assert all(key.startswith("fin:{main}:") for key in [keys.wallet("u1"), keys.ledger(), keys.invoice("i")])
+
+
+def test_the_registry_refuses_to_start_without_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation that lost lua/ fails at start-up, not at the first request."""
+    import finance.scripts
+
+    finance.scripts._sources.cache_clear()
+    monkeypatch.setattr(finance.scripts, "LUA_PACKAGE", "tests")  # a package with no .lua files
+    try:
+        with pytest.raises(RuntimeError, match="no Lua scripts found"):
+            Scripts(fakeredis.FakeAsyncRedis(), Keys(), Settings())
+    finally:
+        monkeypatch.undo()
+        finance.scripts._sources.cache_clear()
+    assert "fund_invoice" in script_names()

@@ -66,7 +66,10 @@ def events(received: list[dict[str, Any]], stream: str) -> list[str]:
 class AppProcess:
     """``python app.py`` as a subprocess on a free port (HOST/PORT/REDIS_URL/WORKERS from the environment)."""
 
-    def __init__(self, redis_url: str | None = None, workers: int = 1, **env: str) -> None:
+    def __init__(self, redis_url: str | None = None, workers: int = 1, command: list[str] | None = None,
+                 cwd: Path = ROOT, **env: str) -> None:
+        self.command = command or [sys.executable, str(ROOT / "app.py")]
+        self.cwd = cwd
         self.port = free_port()
         self.env = {
             **os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WORKERS": str(workers),
@@ -77,6 +80,7 @@ class AppProcess:
         if redis_url:
             self.env["REDIS_URL"] = redis_url
         self.process: subprocess.Popen[bytes] | None = None
+        self.group: int | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, kept until close()
 
     @property
@@ -87,9 +91,11 @@ class AppProcess:
         return f"ws://127.0.0.1:{self.port}/ws?{query}"
 
     def launch(self) -> None:
+        # a session of its own, so that close() can reach the workers and whatever else it started
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log
+            self.command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True,
         )
+        self.group = self.process.pid
 
     async def start(self) -> None:
         self.launch()
@@ -137,7 +143,12 @@ class AppProcess:
         return code
 
     def close(self) -> None:
-        self.stop(signal.SIGKILL)
+        """Stops the server as an operator would (SIGTERM), then kills whatever of its session is left."""
+        self.stop(signal.SIGTERM)
+        if self.group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.group, signal.SIGKILL)
+            self.group = None
         self.log.close()
 
 
