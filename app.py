@@ -15,6 +15,7 @@ from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from finance import aging, api
+from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
 from finance.market import Market
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         info=Info(title="Invoice financing", version="0.1.0",
                   description="Amounts are integers in paise (INR minor units). Times are ISO 8601 UTC."),
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        openapi_provider_class=ContractProvider,
     )
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)

@@ -33,10 +33,10 @@ class NewInvoice:
 async def create(market: Market, seller: User, new: NewInvoice, idempotency: Idempotency | None = None) -> Reply:
     require_role(seller, Role.SELLER)
     number = new.invoice_number.strip()
-    if not number or len(number) > INVOICE_NUMBER_LENGTH_MAX:
+    if not number or len(new.invoice_number) > INVOICE_NUMBER_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, f"invoiceNumber must be 1 to {INVOICE_NUMBER_LENGTH_MAX} characters")
     description = (new.description or "").strip()
-    if len(description) > DESCRIPTION_LENGTH_MAX:
+    if len(new.description or "") > DESCRIPTION_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, f"description must be at most {DESCRIPTION_LENGTH_MAX} characters")
     amount = require_amount(new.amount, "amount")
     ask_amount = require_amount(new.ask_amount, "askAmount")
@@ -99,8 +99,9 @@ async def marketplace(market: Market, page: MarketFilter) -> Reply:
     """Listed invoices, filtered, sorted newest first, by amount or by due date (both ascending)."""
     if page.sort not in SORT_INDEXES:
         raise DomainError(Outcome.INVALID_QUERY, f"sort must be one of {', '.join(SORT_INDEXES)}")
-    due_after = parse_instant_ms(page.due_after, "dueAfter", Outcome.INVALID_QUERY) if page.due_after else None
-    due_before = parse_instant_ms(page.due_before, "dueBefore", Outcome.INVALID_QUERY) if page.due_before else None
+    due_after = None if page.due_after is None else parse_instant_ms(page.due_after, "dueAfter", Outcome.INVALID_QUERY)
+    due_before = (None if page.due_before is None
+                  else parse_instant_ms(page.due_before, "dueBefore", Outcome.INVALID_QUERY))
     cursor_score, cursor_member = score_cursor(page.cursor)
     # the index's own score bounds the range when the filter is on the sort key
     low, high = "-inf", "+inf"

@@ -20,11 +20,10 @@ from finance.pages import Order, parse_stream_id
 
 
 def cursor(raw: str | None, field: str = "before") -> Order | None:
-    if raw is None or raw == "":
+    if raw is None:
         return None
-    order = parse_stream_id(raw)
-    # 0-0 is below every entry: nothing comes before it, and Redis refuses it as an exclusive end
-    if order is None or order == (0, 0):
+    order = parse_stream_id(raw, clamp=True)
+    if order is None:
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return order
 
@@ -67,7 +66,9 @@ async def list_notifications(market: Market, user_id: str, before: Order | None,
     key = market.keys.user_stream(user_id)
     async with market.redis.pipeline(transaction=True) as pipe:
         pipe.get(market.keys.notifications_read(user_id))
-        pipe.xrevrange(key, max="(" + _id(before) if before else "+", min="-", count=limit + 1)
+        # 0-0 is below every entry (and Redis refuses it as an exclusive end): up to it is nothing
+        end = "+" if before is None else "0-0" if before == (0, 0) else "(" + _id(before)
+        pipe.xrevrange(key, max=end, min="-", count=limit + 1)
         pipe.xlen(key)
         pipe.xrange(key, count=1)
         pipe.xrevrange(key, count=1)

@@ -76,8 +76,8 @@ def _token_hash(token: str) -> str:
 
 
 def _clean(value: str, field: str, length_max: int = NAME_LENGTH_MAX) -> str:
-    value = value.strip()
-    if not value or len(value) > length_max:
+    """The value without surrounding spaces; the length counts as sent (as the OpenAPI document says)."""
+    if len(value) > length_max or not (value := value.strip()):
         raise DomainError(Outcome.INVALID_FIELD, f"{field} must be 1 to {length_max} characters")
     return value
 
@@ -92,13 +92,13 @@ async def count_attempt(market: Market, email: str, client_address: str | None) 
 
 async def register(market: Market, name: str, email: str, password: str, role: str,
                    company: str | None = None, client_address: str | None = None) -> Session:
-    email = email.strip().lower()
+    sent_length, email = len(email), email.strip().lower()
     await count_attempt(market, email, client_address)
     try:
         user_role = Role(role)
     except ValueError:
         raise DomainError(Outcome.INVALID_FIELD, "role must be seller, investor or buyer") from None
-    if not EMAIL.match(email) or len(email) > EMAIL_LENGTH_MAX:
+    if not EMAIL.match(email) or sent_length > EMAIL_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, "email is not a valid address")
     if not PASSWORD_LENGTH_MIN <= len(password) <= PASSWORD_LENGTH_MAX:
         raise DomainError(

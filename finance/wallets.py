@@ -25,4 +25,6 @@ async def withdraw(market: Market, user: User, amount: object, idempotency: Idem
 
 async def transactions(market: Market, user_id: str, before: str = "", limit: int = 20) -> Reply:
     """Newest first; ``before`` is the ``nextCursor`` of the previous page (a ledger entry id)."""
+    if before == "0-0":  # nothing comes before it (and Redis refuses it as an exclusive end)
+        return Reply('{"transactions":[],"nextCursor":null}')
     return await market.scripts.list_transactions(user_id, before, limit)

@@ -208,8 +208,10 @@ async def test_bad_limit_or_cursor_is_400_invalid_query(client: Client, path: st
     caller = list_caller(t, path)
     param = CURSOR_PARAM.get(path, "cursor")
     queries = [f"limit={limit}" for limit in BAD_LIMITS] + [f"{param}={value}" for value in BAD_CURSORS[param]]
+    # an empty value is not a value of the parameter's schema (the OpenAPI document): refused, not a default
+    queries += ["limit=", f"{param}="]
     assert await refused_queries(client, path, caller, queries) == []
-    for query in ("limit=1", "limit=100", "limit=", f"{param}="):
+    for query in ("limit=1", "limit=100", ""):
         assert (await client.get(f"{path}?{query}", headers=caller.headers)).status_code == 200, query
 
 
@@ -220,12 +222,24 @@ async def test_limit_of_a_non_ascii_digit_is_400_invalid_query(client: Client, p
     assert await refused_queries(client, path, list_caller(t, path), ["limit=%C2%B2", "limit=1%C2%B2"]) == []
 
 
-async def test_before_that_redis_cannot_read_as_a_stream_id_is_400_invalid_query(client: Client) -> None:
-    """Shaped like digits-digits, but a trailing newline, non-ASCII digits or above 2^64 - 1."""
+async def test_before_that_is_not_a_stream_id_is_400_invalid_query(client: Client) -> None:
+    """Almost digits-digits: a trailing newline, non-ASCII digits."""
     t = await trio(client)
-    queries = ["before=1-0%0A", "before=%D9%A1-0", "before=99999999999999999999-0", "before=18446744073709551616-0",
-               "before=1-18446744073709551616"]
+    queries = ["before=1-0%0A", "before=%D9%A1-0"]
     assert await refused_queries(client, "/api/wallet/transactions", t.investor, queries) == []
+
+
+@pytest.mark.parametrize("before", ["99999999999999999999-0", "18446744073709551616-0", "1-18446744073709551616"])
+async def test_before_above_what_redis_holds_reads_as_past_every_entry(client: Client, before: str) -> None:
+    """The document's pattern (digits-digits) admits it, so it is a bound, clamped to 2^64 - 1: every entry."""
+    t = await trio(client)
+    response = await client.get(f"/api/wallet/transactions?before={before}", headers=t.investor.headers)
+    assert response.status_code == 200
+    everything = await (await client.get("/api/wallet/transactions", headers=t.investor.headers)).get_json()
+    if before.startswith("1-"):  # 1-(2^64-1): only entries before millisecond 1, which there are none of
+        assert (await response.get_json())["transactions"] == []
+    else:
+        assert (await response.get_json()) == everything
 
 
 MARKET_QUERIES = ["sort=bogus", "sort=NEWEST", "sort=-amount", "minAmount=abc", "maxAmount=1.5",
@@ -260,3 +274,10 @@ async def test_wrong_method_is_405_with_allow(client: Client, method: str, path:
     assert response.status_code == 405
     assert response.headers["Allow"] == allowed
     assert await error_code(response) == "method_not_allowed"
+
+
+async def test_options_of_create_offers_only_post(client: Client) -> None:
+    """/api/invoices/create is not also an invoice id for GET /api/invoices/{invoiceId}."""
+    response = await client.options("/api/invoices/create")
+    assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
+    assert (await client.get("/api/invoices/create")).status_code == 405

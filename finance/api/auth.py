@@ -6,8 +6,9 @@ from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from finance import users
-from finance.api.http import authenticated, bearer_token, json, json_body, market
-from finance.api.schemas import ErrorOut, LoginRequest, RegisterRequest, SessionOut
+from finance.api.http import authenticated, bearer_token, json, json_body, market, no_content
+from finance.api.openapi import refuses
+from finance.api.schemas import LoginRequest, RegisterRequest, SessionOut
 from finance.users import User
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -21,7 +22,7 @@ def client_address() -> str:
 @blueprint.post("/register")
 @json_body(RegisterRequest)
 @document_response(SessionOut, 201)
-@document_response(ErrorOut, 409)
+@refuses(409, 422, 429, 503)
 async def register(body: RegisterRequest) -> Response:
     """Create an account (role seller, investor or buyer) and sign in."""
     session = await users.register(market(), body.name, body.email, body.password, body.role, body.company,
@@ -32,7 +33,7 @@ async def register(body: RegisterRequest) -> Response:
 @blueprint.post("/login")
 @json_body(LoginRequest)
 @document_response(SessionOut, 200)
-@document_response(ErrorOut, 401)
+@refuses(401, 429, 503)
 async def login(body: LoginRequest) -> Response:
     """Exchange email and password for a new bearer token."""
     session = await users.login(market(), body.email, body.password, client_address())
@@ -41,6 +42,7 @@ async def login(body: LoginRequest) -> Response:
 
 @blueprint.post("/logout")
 @authenticated()
+@no_content
 async def logout(user: User) -> Response:
     """Revoke the bearer token this request carries."""
     await users.logout(market(), bearer_token())

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 import msgspec
 from quart import Response, current_app, request
-from quart_schema import document_request, document_response, security_scheme
+from quart_schema import document_request, security_scheme
+from werkzeug.routing import BaseConverter
 
 from finance import users
 from finance.api.errors import BadRequest
-from finance.api.schemas import ErrorOut
+from finance.api.openapi import IDEMPOTENT, NO_CONTENT, OPTIONAL_BODY, QUERY, refuses
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.scripts import Idempotency, Reply
@@ -46,11 +47,14 @@ def decode_body(body: bytes, model: type[Model]) -> Model:
     return result
 
 
-def json_body(model: type[msgspec.Struct]) -> Callable[[Handler], Handler]:
-    """Decodes the body into ``model`` and passes it as ``body``; keeps the raw bytes for idempotency."""
+def json_body(model: type[msgspec.Struct], *, optional: bool = False) -> Callable[[Handler], Handler]:
+    """Decodes the body into ``model`` and passes it as ``body``; keeps the raw bytes for idempotency.
+    ``optional``: no body at all is fine too (it reads as ``{}``)."""
 
     def decorator(func: Handler) -> Handler:
         document_request(model)(func)
+        refuses(400, 413)(func)
+        setattr(func, OPTIONAL_BODY, optional)
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,7 +74,7 @@ def authenticated(*roles: Role, checked_by_script: bool = False) -> Callable[[Ha
 
     def decorator(func: Handler) -> Handler:
         security_scheme([{"bearer": []}])(func)
-        document_response(ErrorOut, 401)(func)
+        refuses(401, 503, *([403] if roles else []))(func)
 
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,11 +101,47 @@ def bearer_token() -> str:
     return token.strip()
 
 
+class InvoiceIdConverter(BaseConverter):
+    """An invoice id in a path: any segment but the words of /api/invoices' own routes, so that
+    /api/invoices/create is only the create route (its OPTIONS and 405 say Allow: POST, not GET too)."""
+
+    regex = r"(?!(?:create|marketplace|seller|investor|buyer)$)[^/]+"
+
+
 def path_id(raw: str) -> str:
     """An id from the path; anything that could not be one of ours is simply not found."""
     if not _ID.fullmatch(raw):
         raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
     return raw
+
+
+def idempotent(func: Handler) -> Handler:
+    """Passes the request's ``idempotency`` (or None) to a money route; goes below ``authenticated``."""
+    setattr(func, IDEMPOTENT, True)
+    refuses(400, 422)(func)
+
+    @wraps(func)
+    async def wrapper(*args: Any, user: User, **kwargs: Any) -> Any:
+        return await func(*args, user=user, idempotency=await idempotency(user), **kwargs)
+
+    return wrapper
+
+
+def query(model: type[msgspec.Struct]) -> Callable[[Handler], Handler]:
+    """Documents a route's query parameters (the route parses them; bad ones are 400)."""
+
+    def decorator(func: Handler) -> Handler:
+        setattr(func, QUERY, model)
+        refuses(400)(func)
+        return func
+
+    return decorator
+
+
+def no_content(func: Handler) -> Handler:
+    """Documents a 204 answer."""
+    setattr(func, NO_CONTENT, True)
+    return func
 
 
 async def idempotency(user: User) -> Idempotency | None:

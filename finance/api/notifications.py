@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
+from quart_schema import document_response
 
 from finance import notifications
 from finance.api.errors import BadRequest
-from finance.api.http import authenticated, json, json_body, market
-from finance.api.schemas import ReadUpToRequest
+from finance.api.http import authenticated, json, json_body, market, query
+from finance.api.schemas import NotificationsOut, ReadMarkerOut, ReadUpToRequest, StreamPageQuery
 from finance.pages import page_size, parse_stream_id
 from finance.users import User
 
@@ -16,6 +17,8 @@ blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
 
 @blueprint.get("/notifications")
 @authenticated()
+@query(StreamPageQuery)
+@document_response(NotificationsOut)
 async def list_notifications(user: User) -> Response:
     """Newest first; ``before=<nextCursor>`` for the next page; ``limit`` 1..100. Each item has ``read``;
     ``unread`` counts every unread notification, not just this page's."""
@@ -27,10 +30,11 @@ async def list_notifications(user: User) -> Response:
 @blueprint.post("/notifications/read")
 @authenticated()
 @json_body(ReadUpToRequest)
+@document_response(ReadMarkerOut)
 async def mark_read(user: User, body: ReadUpToRequest) -> Response:
     """Marks read every notification up to the event id ``upTo`` (a stream id from the list or a
     WebSocket frame). The marker never moves backwards. Returns ``{readUpTo, unread}``."""
-    up_to = parse_stream_id(body.up_to)
+    up_to = parse_stream_id(body.up_to, clamp=True)
     if up_to is None:
         raise BadRequest("invalid_request", "upTo must be an event id such as 1732412345678-0")
     return json(await notifications.mark_read(market(), user.id, up_to))

@@ -1,24 +1,54 @@
 """Request and response shapes: strict decoding of bodies and the OpenAPI document.
 
 Requests decode strictly (msgspec): a string is not a number, a float or a boolean is not an integer,
-unknown and missing fields are refused. Amounts are ``int`` paise; their range is the domain's check.
+unknown and missing fields are refused (400). Amounts are ``int`` paise; their range and the other
+constraints are the domain's checks (422), so they are written into the document with ``documented``
+(JSON Schema only, not enforced at decoding) and must say exactly what the domain checks.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import msgspec
+
+from finance.money import AMOUNT_MAX
+from finance.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
+
+INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
+IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
+STREAM_ID_PATTERN = "^[0-9]{1,20}-[0-9]{1,20}$"
+SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
+INVOICE_STATUSES = ("listed", "funded", "overdue", "repaid", "defaulted", "cancelled")
+SORTS = ("newest", "amount", "dueDate")
+
+
+EMAIL_SENT = "^\\s*" + EMAIL.pattern.strip("^$") + "\\s*$"
+
+
+def documented(**schema: Any) -> msgspec.Meta:
+    """A constraint for the document only: the domain checks it and answers 422 (or 400 for queries)."""
+    return msgspec.Meta(extra_json_schema=schema)
+
+
+Amount = Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description="paise")]
+Instant = Annotated[str, documented(format="date-time", description="ISO 8601 with a zone, e.g. 2027-01-31T00:00:00Z")]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     pass
 
 
+Name = Annotated[str, documented(minLength=1, maxLength=NAME_LENGTH_MAX, pattern="\\S")]
+
+
 class RegisterRequest(Request):
-    name: str
-    email: str
-    password: str
-    role: str
-    company: str | None = None
+    name: Name
+    # surrounding spaces are dropped (the length counts them); matched without regard to case
+    email: Annotated[str, documented(pattern=EMAIL_SENT, maxLength=EMAIL_LENGTH_MAX)]
+    password: Annotated[str, documented(minLength=PASSWORD_LENGTH_MIN, maxLength=PASSWORD_LENGTH_MAX)]
+    role: Annotated[str, documented(enum=[role.value for role in Role])]
+    company: Annotated[str, documented(maxLength=NAME_LENGTH_MAX)] | None = None
 
 
 class LoginRequest(Request):
@@ -27,24 +57,60 @@ class LoginRequest(Request):
 
 
 class AmountRequest(Request):
-    amount: int
+    amount: Amount
 
 
 class CreateInvoiceRequest(Request):
-    invoice_number: str
+    invoice_number: Annotated[str, documented(minLength=1, maxLength=64, pattern="\\S")]
     buyer_id: str
-    amount: int
-    ask_amount: int
-    due_date: str
-    description: str | None = None
+    amount: Amount
+    ask_amount: Amount
+    due_date: Instant
+    description: Annotated[str, documented(maxLength=1_000)] | None = None
 
 
 class ReadUpToRequest(Request):
-    up_to: str
+    up_to: Annotated[str, documented(pattern=STREAM_ID_PATTERN)]
 
 
 class EmptyRequest(Request):
     """Routes without a body accept none, or ``{}``."""
+
+
+# Query strings, for the document only (the routes parse request.args with finance/pages.py)
+class Query(msgspec.Struct, rename="camel"):
+    pass
+
+
+Limit = Annotated[int, documented(minimum=1, maximum=100, description="page size")]
+
+
+class MarketplaceQuery(Query):
+    min_amount: Annotated[int, documented(minimum=0, maximum=AMOUNT_MAX)] = 0
+    max_amount: Annotated[int, documented(minimum=0, maximum=AMOUNT_MAX)] = AMOUNT_MAX
+    due_after: Instant = ""
+    due_before: Instant = ""
+    seller_id: str = ""
+    buyer_id: str = ""
+    sort: Annotated[str, documented(enum=list(SORTS))] = "newest"
+    limit: Limit = 20
+    cursor: Annotated[str, documented(pattern=SCORE_CURSOR_PATTERN, description="the previous nextCursor")] = ""
+
+
+class OwnInvoicesQuery(Query):
+    status: Annotated[str, documented(enum=list(INVOICE_STATUSES))] = ""
+    limit: Limit = 20
+    cursor: Annotated[str, documented(pattern=SCORE_CURSOR_PATTERN, description="the previous nextCursor")] = ""
+
+
+class ScorePageQuery(Query):
+    limit: Limit = 20
+    cursor: Annotated[str, documented(pattern=SCORE_CURSOR_PATTERN, description="the previous nextCursor")] = ""
+
+
+class StreamPageQuery(Query):
+    limit: Limit = 20
+    before: Annotated[str, documented(pattern=STREAM_ID_PATTERN, description="the previous nextCursor")] = ""
 
 
 # Response shapes, for the OpenAPI document (responses are written by the Lua scripts and passed through).
@@ -141,6 +207,58 @@ class FundOut(Response):
     invoice: InvoiceOut
     investment: InvestmentOut
     wallet: WalletOut
+
+
+class PortfolioItemOut(InvestmentOut):
+    invoice: InvoiceOut
+
+
+class PortfolioTotalsOut(Response):
+    invested: int
+    expected_return: int
+    profit: int
+    realized: int
+    realized_profit: int
+    active: int
+    count: int
+    defaulted: int
+
+
+class PortfolioOut(Response):
+    investments: list[PortfolioItemOut]
+    next_cursor: str | None
+    totals: PortfolioTotalsOut
+
+
+class DashboardOut(Response):
+    role: str
+    stats: dict[str, int]
+    wallet: WalletOut
+    series: list[dict[str, str | int]]
+
+
+class NotificationOut(Response):
+    id: str
+    event: str
+    data: dict[str, Any]
+    created_at: str
+    read: bool
+
+
+class NotificationsOut(Response):
+    notifications: list[NotificationOut]
+    unread: int
+    next_cursor: str | None
+
+
+class ReadMarkerOut(Response):
+    read_up_to: str | None
+    unread: int
+
+
+class HealthOut(Response):
+    status: str
+    redis: str
 
 
 class ErrorBody(Response):

@@ -6,9 +6,11 @@ from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from finance import wallets
-from finance.api.http import authenticated, idempotency, json, json_body, market, reply
-from finance.api.schemas import AmountRequest, ErrorOut, TransactionsOut, WalletMoveOut, WalletOut
+from finance.api.http import authenticated, idempotent, json, json_body, market, query, reply
+from finance.api.openapi import refuses
+from finance.api.schemas import AmountRequest, StreamPageQuery, TransactionsOut, WalletMoveOut, WalletOut
 from finance.pages import page_size, stream_cursor
+from finance.scripts import Idempotency
 from finance.users import User
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/api/wallet")
@@ -24,26 +26,29 @@ async def balance(user: User) -> Response:
 
 @blueprint.post("/deposit")
 @authenticated(checked_by_script=True)
+@idempotent
 @json_body(AmountRequest)
 @document_response(WalletMoveOut)
-@document_response(ErrorOut, 422)
-async def deposit(user: User, body: AmountRequest) -> Response:
+@refuses(409, 422)
+async def deposit(user: User, body: AmountRequest, idempotency: Idempotency | None) -> Response:
     """Simulated bank transfer in. Honours Idempotency-Key."""
-    return reply(await wallets.deposit(market(), user, body.amount, await idempotency(user)))
+    return reply(await wallets.deposit(market(), user, body.amount, idempotency))
 
 
 @blueprint.post("/withdraw")
 @authenticated(checked_by_script=True)
+@idempotent
 @json_body(AmountRequest)
 @document_response(WalletMoveOut)
-@document_response(ErrorOut, 409)
-async def withdraw(user: User, body: AmountRequest) -> Response:
+@refuses(409, 422)
+async def withdraw(user: User, body: AmountRequest, idempotency: Idempotency | None) -> Response:
     """Simulated bank transfer out. Honours Idempotency-Key."""
-    return reply(await wallets.withdraw(market(), user, body.amount, await idempotency(user)))
+    return reply(await wallets.withdraw(market(), user, body.amount, idempotency))
 
 
 @blueprint.get("/transactions")
 @authenticated()
+@query(StreamPageQuery)
 @document_response(TransactionsOut)
 async def transactions(user: User) -> Response:
     """Newest first; pass ``before=<nextCursor>`` for the next page; ``limit`` 1..100."""
