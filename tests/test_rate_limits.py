@@ -126,3 +126,14 @@ async def test_concurrent_guesses_get_exactly_the_cap_of_answers(real_backend: B
         responses = await asyncio.gather(*(login(client, user.email, "wrong-password") for _ in range(50)))
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [401] * 10 + [429] * 40
+
+
+def test_the_caps_come_from_the_environment() -> None:
+    from finance.settings import Settings
+
+    settings = Settings.from_env({"AUTH_ATTEMPT_WINDOW_SECONDS": "60", "AUTH_ATTEMPTS_PER_EMAIL_MAX": "3",
+                                  "AUTH_ATTEMPTS_PER_ADDRESS_MAX": "0"})
+    assert (settings.auth_attempt_window_seconds, settings.auth_attempts_per_email_max,
+            settings.auth_attempts_per_address_max) == (60, 3, 0)
+    assert (Settings.from_env({}).auth_attempts_per_email_max, Settings.from_env({}).auth_attempts_per_address_max) \
+        == (10, 100)
