@@ -76,6 +76,10 @@ def test_the_run_finds_a_process_it_started_after_its_parent_is_gone() -> None:
     orphan = int(shell.stdout.readline())
     shell.wait()
     try:
+        # the shell may print the pid while the child is still between fork and exec: look again briefly
+        deadline = time.monotonic() + 2
+        while orphan not in [pid for pid, _ in processes_of_this_run()] and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert orphan in [pid for pid, _ in processes_of_this_run()]
     finally:
         os.kill(orphan, signal.SIGKILL)
