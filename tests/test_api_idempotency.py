@@ -142,6 +142,18 @@ async def test_the_same_body_with_keys_reordered_and_respaced_is_a_replay(client
     assert await again.get_data() == await first.get_data()
 
 
+async def test_an_amount_written_as_100_or_100_point_0_is_the_same_body(client: Client) -> None:
+    t = await trio(client, investor_money=1_000)
+    headers = {**t.investor.headers, "Idempotency-Key": "k", "Content-Type": "application/json"}
+    first = await client.post("/api/wallet/deposit", data=b'{"amount": 100}', headers=headers)
+    again = await client.post("/api/wallet/deposit", data=b'{"amount": 1.00e2}', headers=headers)
+    assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (200, "true")
+    assert await again.get_data() == await first.get_data()
+    other = await client.post("/api/wallet/deposit", data=b'{"amount": 100.5}', headers=headers)
+    await refused(other, 400, "invalid_request")
+    assert (await (await client.get("/api/wallet", headers=t.investor.headers)).get_json())["balance"] == 1_100
+
+
 @pytest.mark.parametrize("name", WITH_BODY)
 async def test_same_key_with_another_body_is_422_idempotency_key_reused(client: Client, name: str) -> None:
     t = await trio(client, investor_money=1_000_000)

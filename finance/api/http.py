@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -26,6 +27,8 @@ Handler = Callable[..., Awaitable[Any]]
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+_EXACT = msgspec.json.Decoder(float_hook=Decimal)  # every JSON number read from its text, exactly
+_DIGITS_MAX = 20  # an integer with more digits is out of every range we have; it reads as 10**20
 
 
 def market() -> Market:
@@ -34,17 +37,50 @@ def market() -> Market:
 
 
 def decode_body(body: bytes, model: type[Model]) -> Model:
-    """Strict decode; an empty body is ``{}``."""
+    """Strict decode; an empty body is ``{}``. A number written with a fraction or an exponent is the
+    integer it denotes when its fraction is zero (``100.0``, ``1e2``: JSON Schema's integers), read
+    exactly from its text, never through a float; ``1.5`` is still not an integer."""
     decoder = _DECODERS.get(model)
     if decoder is None:
         decoder = _DECODERS[model] = msgspec.json.Decoder(model)
     try:
         result: Model = decoder.decode(body or b"{}")
     except msgspec.ValidationError as error:
-        raise BadRequest("invalid_request", str(error)) from None
+        integral = integral_numbers(body)
+        if integral is None:
+            raise BadRequest("invalid_request", str(error)) from None
+        try:
+            result = msgspec.convert(integral, model, strict=True)
+        except msgspec.ValidationError as again:
+            raise BadRequest("invalid_request", str(again)) from None
     except msgspec.DecodeError as error:
         raise BadRequest("malformed_json", f"the body is not valid JSON: {error}") from None
     return result
+
+
+def integral_numbers(body: bytes) -> Any | None:
+    """The body with every number that has a zero fraction made an ``int``; None when the body holds
+    no such number or holds one with a fraction (nothing to retry: the first refusal stands)."""
+    found = False
+
+    def exact(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, Decimal):
+            if not value.is_finite() or value != value.to_integral_value():
+                raise ValueError
+            found = True
+            return int(value) if value.adjusted() < _DIGITS_MAX else (-1 if value < 0 else 1) * 10**_DIGITS_MAX
+        if isinstance(value, dict):
+            return {key: exact(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [exact(item) for item in value]
+        return value
+
+    try:
+        plain = exact(_EXACT.decode(body or b"{}"))
+    except (msgspec.DecodeError, ValueError):
+        return None
+    return plain if found else None
 
 
 def json_body(model: type[msgspec.Struct], *, optional: bool = False) -> Callable[[Handler], Handler]:
@@ -153,7 +189,9 @@ async def idempotency(user: User) -> Idempotency | None:
         raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
-        canonical = msgspec.json.encode(msgspec.json.decode(raw or b"{}"), order="sorted")
+        integral = integral_numbers(raw)  # 100.0 and 100 are the same body
+        value = msgspec.json.decode(raw or b"{}") if integral is None else integral
+        canonical = msgspec.json.encode(value, order="sorted")
     except msgspec.DecodeError:
         canonical = raw
     body_hash = hashlib.sha256(canonical).hexdigest()

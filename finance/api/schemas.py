@@ -1,6 +1,6 @@
 """Request and response shapes: strict decoding of bodies and the OpenAPI document.
 
-Requests decode strictly (msgspec): a string is not a number, a float or a boolean is not an integer,
+Requests decode strictly (msgspec): a string is not a number, a fraction or a boolean is not an integer,
 unknown and missing fields are refused (400). Amounts are ``int`` paise; their range and the other
 constraints are the domain's checks (422), so they are written into the document with ``documented``
 (JSON Schema only, not enforced at decoding) and must say exactly what the domain checks.
