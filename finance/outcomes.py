@@ -1,7 +1,9 @@
-"""Named outcomes of domain operations.
+"""The one vocabulary of error codes: every code the API or the WebSocket answers is an ``Outcome``.
 
-The Lua scripts return these codes as their first reply element; ``Outcome`` mirrors them and
-``finance.api.errors`` maps each to its HTTP status in one table. Listed roughly in order of precedence.
+The Lua scripts return these codes as their first reply element; the HTTP layer answers with the
+others (a body that is not JSON, Redis away); ``finance.api.errors`` maps each to its HTTP status in
+one table, and docs/api.md lists them all (a test holds the three together). Listed roughly in order
+of precedence.
 """
 
 from __future__ import annotations
@@ -11,6 +13,15 @@ from enum import StrEnum
 
 class Outcome(StrEnum):
     OK = "ok"
+    # a request the server could not read (400), a route or method it does not have (404, 405)
+    MALFORMED_JSON = "malformed_json"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    HTTP_ERROR = "http_error"  # any other refusal of the HTTP layer; its status is the layer's
     # input that is well-formed but unacceptable (422)
     INVALID_QUERY = "invalid_query"
     INVALID_FIELD = "invalid_field"
@@ -37,6 +48,17 @@ class Outcome(StrEnum):
     BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"
     # too many login or register attempts (429, with Retry-After)
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    # the data store is away (503, with Retry-After); a bug (500, logged)
+    REDIS_UNAVAILABLE = "redis_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    # answered in a WebSocket error frame to a client frame; the connection stays open
+    MALFORMED_FRAME = "malformed_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+
+
+# the outcomes that are never an HTTP answer
+FRAME_OUTCOMES = frozenset({Outcome.MALFORMED_FRAME, Outcome.UNKNOWN_TYPE, Outcome.FRAME_TOO_LARGE})
 
 
 class DomainError(Exception):

@@ -10,6 +10,7 @@ from typing import Final
 
 import msgspec
 
+from finance.outcomes import Outcome
 from finance.pages import Order
 
 ZERO_ID: Final = "0-0"
@@ -46,5 +47,5 @@ def hello_frame(user_id: str, recovered: bool) -> str:
     return _encode({"type": "hello", "userId": user_id, "recovered": recovered}).decode()
 
 
-def error_frame(code: str, message: str) -> str:
+def error_frame(code: Outcome, message: str) -> str:
     return _encode({"type": "error", "error": {"code": code, "message": message}}).decode()

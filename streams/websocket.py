@@ -17,10 +17,10 @@ import msgspec
 from quart import Blueprint, Response, current_app, websocket
 
 from finance import users
-from finance.api.errors import error_response
+from finance.api.errors import error_response, unavailable_response
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
-from finance.outcomes import DomainError
+from finance.outcomes import DomainError, Outcome
 from finance.pages import Order, parse_stream_id
 from streams.asgi import frame_sender
 from streams.envelope import PONG, error_frame, hello_frame
@@ -42,10 +42,6 @@ class ClientFrame(msgspec.Struct):
 _decode_client_frame = msgspec.json.Decoder(ClientFrame).decode
 
 
-class BadQuery(Exception):
-    pass
-
-
 def hub() -> Hub:
     found: Hub = current_app.extensions["hub"]
     return found
@@ -65,21 +61,21 @@ def _since(name: str) -> Order | None:
         return None
     order = parse_stream_id(raw)
     if order is None:
-        raise BadQuery(f"{name} must be a stream id such as 1732412345678-0")
+        raise DomainError(Outcome.INVALID_QUERY, f"{name} must be a stream id such as 1732412345678-0")
     return order
 
 
 def answer(message: str | bytes) -> str:
     """The reply to one client frame: pong to a ping, an error frame to anything else."""
     if len(message) > CLIENT_FRAME_BYTES_MAX:
-        return error_frame("frame_too_large", f"frames are at most {CLIENT_FRAME_BYTES_MAX} bytes")
+        return error_frame(Outcome.FRAME_TOO_LARGE, f"frames are at most {CLIENT_FRAME_BYTES_MAX} bytes")
     try:
         frame = _decode_client_frame(message)
     except msgspec.DecodeError:  # ValidationError included: not JSON, or no string "type"
-        return error_frame("malformed_frame", 'send JSON such as {"type":"ping"}')
+        return error_frame(Outcome.MALFORMED_FRAME, 'send JSON such as {"type":"ping"}')
     if frame.type == "ping":
         return PONG
-    return error_frame("unknown_type", f"unknown frame type {frame.type[:40]!r}; the only one is 'ping'")
+    return error_frame(Outcome.UNKNOWN_TYPE, f"unknown frame type {frame.type[:40]!r}; the only one is 'ping'")
 
 
 async def _answer_client_frames(subscriber: Subscriber) -> None:
@@ -95,14 +91,10 @@ async def ws() -> Response | None:
         user = await users.authenticate(market, _token())
         since, market_since = _since("since"), _since("marketSince")
         session = await the_hub.open(user.id, since, market_since, user.session_key)
-    except DomainError as error:
-        return error_response(401, error.outcome.value, error.message)
-    except BadQuery as error:
-        return error_response(400, "invalid_query", str(error))
+    except DomainError as error:  # unauthorized (401) or invalid_query (400)
+        return error_response(error.outcome, error.message)
     except UNAVAILABLE:
-        response = error_response(503, "redis_unavailable", "live events are unavailable; retry shortly")
-        response.headers["Retry-After"] = "1"
-        return response
+        return unavailable_response("live events are unavailable; retry shortly")
 
     subscriber = session.subscriber
     receiver: asyncio.Task[None] | None = None

@@ -15,6 +15,14 @@ from finance.outcomes import DomainError, Outcome
 log = logging.getLogger(__name__)
 
 STATUS: dict[Outcome, int] = {
+    Outcome.MALFORMED_JSON: 400,
+    Outcome.INVALID_REQUEST: 400,
+    Outcome.INVALID_IDEMPOTENCY_KEY: 400,
+    Outcome.BODY_TOO_LARGE: 413,
+    Outcome.UNSUPPORTED_MEDIA_TYPE: 415,
+    Outcome.NOT_FOUND: 404,
+    Outcome.METHOD_NOT_ALLOWED: 405,
+    Outcome.HTTP_ERROR: 400,  # the default; a refusal of the HTTP layer answers with its own status
     Outcome.INVALID_QUERY: 400,
     Outcome.INVALID_FIELD: 422,
     Outcome.INVALID_AMOUNT: 422,
@@ -36,56 +44,52 @@ STATUS: dict[Outcome, int] = {
     Outcome.INSUFFICIENT_FUNDS: 409,
     Outcome.BALANCE_LIMIT_EXCEEDED: 409,
     Outcome.TOO_MANY_ATTEMPTS: 429,
+    Outcome.REDIS_UNAVAILABLE: 503,
+    Outcome.INTERNAL_ERROR: 500,
 }
 
-# codes the HTTP layer itself answers with
-HTTP_CODES: dict[int, str] = {
-    400: "invalid_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
+# what the HTTP layer's own refusals (werkzeug's exceptions) are called, by their status
+_HTTP_OUTCOMES: dict[int, Outcome] = {
+    STATUS[outcome]: outcome
+    for outcome in (Outcome.INVALID_REQUEST, Outcome.NOT_FOUND, Outcome.METHOD_NOT_ALLOWED, Outcome.BODY_TOO_LARGE,
+                    Outcome.UNSUPPORTED_MEDIA_TYPE)
 }
 
 
-class BadRequest(Exception):
-    """A body that is not JSON or does not fit the request's shape (400)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    body = msgspec.json.encode({"error": {"code": code, "message": message}})
+def error_response(outcome: Outcome, message: str, status: int | None = None) -> Response:
+    """The envelope with the outcome's status (``status`` only for ``HTTP_ERROR``)."""
+    status = status or STATUS[outcome]
+    body = msgspec.json.encode({"error": {"code": outcome.value, "message": message}})
     response = Response(body, status=status, content_type="application/json")
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    elif status == 503:
+        response.headers["Retry-After"] = "1"
     return response
+
+
+def unavailable_response(message: str = "the data store is unavailable; retry shortly") -> Response:
+    return error_response(Outcome.REDIS_UNAVAILABLE, message)
 
 
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(DomainError)
     async def domain_error(error: DomainError) -> Response:
-        response = error_response(STATUS[error.outcome], error.outcome.value, error.message)
+        response = error_response(error.outcome, error.message)
         retry_after_ms = error.details.get("retryAfterMs")
         if isinstance(retry_after_ms, int):
             response.headers["Retry-After"] = str(max(1, -(-retry_after_ms // 1000)))
         return response
 
-    @app.errorhandler(BadRequest)
-    async def bad_request(error: BadRequest) -> Response:
-        return error_response(400, error.code, error.message)
-
     @app.errorhandler(RequestSchemaValidationError)
     async def schema_error(error: RequestSchemaValidationError) -> Response:
-        return error_response(400, "invalid_request", str(error.validation_error))
+        return error_response(Outcome.INVALID_REQUEST, str(error.validation_error))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        response = error_response(status, HTTP_CODES.get(status, "http_error"), error.description or error.name)
+        outcome = _HTTP_OUTCOMES.get(status, Outcome.HTTP_ERROR)
+        response = error_response(outcome, error.description or error.name, status)
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
         return response
@@ -96,11 +100,9 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
         log.exception("unexpected error")
-        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+        return error_response(Outcome.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
 
 
 async def _unavailable(error: Exception) -> Response:
     log.warning("redis unavailable: %s", error)
-    response = error_response(503, "redis_unavailable", "the data store is unavailable; retry shortly")
-    response.headers["Retry-After"] = "1"
-    return response
+    return unavailable_response()

@@ -15,7 +15,6 @@ from quart_schema import document_request, security_scheme
 from werkzeug.routing import BaseConverter
 
 from finance import users
-from finance.api.errors import BadRequest
 from finance.api.openapi import IDEMPOTENT, NO_CONTENT, OPTIONAL_BODY, QUERY, refuses
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
@@ -48,13 +47,13 @@ def decode_body(body: bytes, model: type[Model]) -> Model:
     except msgspec.ValidationError as error:
         integral = integral_numbers(body)
         if integral is None:
-            raise BadRequest("invalid_request", str(error)) from None
+            raise DomainError(Outcome.INVALID_REQUEST, str(error)) from None
         try:
             result = msgspec.convert(integral, model, strict=True)
         except msgspec.ValidationError as again:
-            raise BadRequest("invalid_request", str(again)) from None
+            raise DomainError(Outcome.INVALID_REQUEST, str(again)) from None
     except msgspec.DecodeError as error:
-        raise BadRequest("malformed_json", f"the body is not valid JSON: {error}") from None
+        raise DomainError(Outcome.MALFORMED_JSON, f"the body is not valid JSON: {error}") from None
     return result
 
 
@@ -186,7 +185,8 @@ async def idempotency(user: User) -> Idempotency | None:
     if key is None:
         return None
     if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+        raise DomainError(Outcome.INVALID_IDEMPOTENCY_KEY,
+                          "Idempotency-Key must be 1 to 255 visible ASCII characters")
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
     try:
         integral = integral_numbers(raw)  # 100.0 and 100 are the same body

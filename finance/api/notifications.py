@@ -6,9 +6,9 @@ from quart import Blueprint, Response, request
 from quart_schema import document_response
 
 from finance import notifications
-from finance.api.errors import BadRequest
 from finance.api.http import authenticated, json, json_body, market, query
 from finance.api.schemas import NotificationsOut, ReadMarkerOut, ReadUpToRequest, StreamPageQuery
+from finance.outcomes import DomainError, Outcome
 from finance.pages import page_size, parse_stream_id
 from finance.users import User
 
@@ -36,5 +36,5 @@ async def mark_read(user: User, body: ReadUpToRequest) -> Response:
     WebSocket frame). The marker never moves backwards. Returns ``{readUpTo, unread}``."""
     up_to = parse_stream_id(body.up_to, clamp=True)
     if up_to is None:
-        raise BadRequest("invalid_request", "upTo must be an event id such as 1732412345678-0")
+        raise DomainError(Outcome.INVALID_REQUEST, "upTo must be an event id such as 1732412345678-0")
     return json(await notifications.mark_read(market(), user.id, up_to))
