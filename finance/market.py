@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from finance.clock import Clock
 from finance.keys import Keys
 from finance.scripts import Scripts
+from finance.sessions import SessionCache
 from finance.settings import Settings
 
 
@@ -19,6 +20,7 @@ class Market:
     scripts: Scripts
     clock: Clock
     settings: Settings
+    sessions: SessionCache = field(default_factory=SessionCache)
 
     @classmethod
     def create(cls, redis: Redis, settings: Settings, clock: Clock | None = None) -> Market:

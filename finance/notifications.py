@@ -15,30 +15,11 @@ from redis.exceptions import WatchError
 
 from finance.clock import iso_from_ms
 from finance.market import Market
-from finance.outcomes import DomainError, Outcome
-from finance.pages import Order, parse_stream_id
-
-
-def cursor(raw: str | None, field: str = "before") -> Order | None:
-    if raw is None:
-        return None
-    order = parse_stream_id(raw, clamp=True)
-    if order is None:
-        raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
-    return order
-
-
-def _order(entry_id: str) -> Order:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
-
-
-def _id(order: Order) -> str:
-    return f"{order[0]}-{order[1]}"
+from finance.stream_ids import Order, id_of, order_of, parse_stream_id
 
 
 def _item(entry_id: str, fields: dict[str, str], last_read: Order | None) -> dict[str, Any]:
-    order = _order(entry_id)
+    order = order_of(entry_id)
     return {
         "id": entry_id,
         "event": fields.get("event", ""),
@@ -52,12 +33,12 @@ async def _unread(redis: Redis, key: str, last_read: Order | None, length: int,
                   oldest: list[Any], newest: list[Any]) -> int:
     if not newest:
         return 0
-    if last_read is None or last_read < _order(oldest[0][0]):
+    if last_read is None or last_read < order_of(oldest[0][0]):
         return length
-    if last_read >= _order(newest[0][0]):
+    if last_read >= order_of(newest[0][0]):
         return 0
     # some read, some not: count what is left (at most the stream's cap)
-    entries = await redis.xrange(key, min="(" + _id(last_read), max="+")
+    entries = await redis.xrange(key, min="(" + id_of(last_read), max="+")
     return len(entries)
 
 
@@ -67,7 +48,7 @@ async def list_notifications(market: Market, user_id: str, before: Order | None,
     async with market.redis.pipeline(transaction=True) as pipe:
         pipe.get(market.keys.notifications_read(user_id))
         # 0-0 is below every entry (and Redis refuses it as an exclusive end): up to it is nothing
-        end = "+" if before is None else "0-0" if before == (0, 0) else "(" + _id(before)
+        end = "+" if before is None else "0-0" if before == (0, 0) else "(" + id_of(before)
         pipe.xrevrange(key, max=end, min="-", count=limit + 1)
         pipe.xlen(key)
         pipe.xrange(key, count=1)
@@ -94,12 +75,12 @@ async def mark_read(market: Market, user_id: str, up_to: Order) -> dict[str, Any
                 raw_read = await pipe.get(read_key)
                 newest = await pipe.xrevrange(key, count=1)
                 current = parse_stream_id(raw_read) if raw_read else None
-                target = min(up_to, _order(newest[0][0])) if newest else None
+                target = min(up_to, order_of(newest[0][0])) if newest else None
                 if target is None or (current is not None and target <= current):
                     await pipe.unwatch()
                     break
                 pipe.multi()
-                pipe.set(read_key, _id(target))
+                pipe.set(read_key, id_of(target))
                 await pipe.execute()
                 break
             except WatchError:

@@ -152,33 +152,14 @@ async def _issue_token(market: Market, user: User) -> Session:
 
 async def logout(market: Market, token: str) -> None:
     key = market.keys.token(_token_hash(token))
-    SESSIONS.forget(key)
+    market.sessions.forget(key)
     await market.redis.delete(key)
 
 
-class SessionCache:
-    """Users of recently seen tokens, per process, for the routes whose Lua script checks the session
-    again in the same step as the money movement (``caller_refused`` in lua/lib/prelude.lua): those
-    routes then cost one Redis round trip, and a revoked token still moves nothing. Every other route
-    asks Redis each time."""
-
-    def __init__(self, size_max: int = 50_000) -> None:
-        self.size_max = size_max
-        self.users: dict[str, User] = {}
-
-    def get(self, session_key: str) -> User | None:
-        return self.users.get(session_key)
-
-    def put(self, user: User) -> None:
-        if len(self.users) >= self.size_max:
-            self.users.pop(next(iter(self.users)))  # oldest first: dicts keep insertion order
-        self.users[user.session_key] = user
-
-    def forget(self, session_key: str) -> None:
-        self.users.pop(session_key, None)
-
-
-SESSIONS = SessionCache()
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header ('' for none): HTTP and WebSocket alike."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 async def authenticate(market: Market, token: str, *, checked_by_script: bool = False) -> User:
@@ -189,14 +170,14 @@ async def authenticate(market: Market, token: str, *, checked_by_script: bool = 
     if not token or len(token) > 200:
         raise DomainError(Outcome.UNAUTHORIZED, "a valid bearer token is required")
     key = market.keys.token(_token_hash(token))
-    if checked_by_script and (cached := SESSIONS.get(key)) is not None:
+    if checked_by_script and (cached := market.sessions.get(key)) is not None:
         return cached
     fields: dict[str, str] = await market.redis.hgetall(key)
     if not fields:
-        SESSIONS.forget(key)
+        market.sessions.forget(key)
         raise DomainError(Outcome.UNAUTHORIZED, "the token is unknown, expired or revoked")
     user = User.from_hash(fields, key)
-    SESSIONS.put(user)
+    market.sessions.put(user)
     return user
 
 

@@ -11,23 +11,9 @@ from typing import Final
 import msgspec
 
 from finance.outcomes import Outcome
-from finance.pages import Order
-
-ZERO_ID: Final = "0-0"
-ZERO: Final[Order] = (0, 0)
 
 PONG: Final = '{"type":"pong"}'
 _encode = msgspec.json.Encoder().encode
-
-
-def order_of(entry_id: str) -> Order:
-    """The order of an id Redis produced (trusted; no validation)."""
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
-
-
-def id_of(order: Order) -> str:
-    return f"{order[0]}-{order[1]}"
 
 
 def event_frame(stream: str, entry_id: str, event: str, data_json: str) -> str:

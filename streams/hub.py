@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
-from finance.pages import Order
-from streams.envelope import entry_frame, id_of, order_of
+from finance.stream_ids import Order, id_of, order_of
+from streams.envelope import entry_frame
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Subscriber
@@ -92,7 +92,7 @@ class Replay:
 
 
 @dataclass(eq=False)
-class Session:
+class Subscription:
     """One socket's subscription: its subscriber, its feeds, what to replay, and the hello's ``recovered``."""
 
     subscriber: Subscriber
@@ -111,7 +111,7 @@ class Hub:
         self.redis = market.redis
         self.queue_max = queue_max
         self.feeds: dict[str, Feed] = {}  # stream key -> feed
-        self.sessions: set[Session] = set()
+        self.subscriptions: set[Subscription] = set()
         self.version = 0
         self.closing = False
         self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver)
@@ -142,19 +142,19 @@ class Hub:
     async def check_sessions(self) -> int:
         """Closes with 4401 every socket whose token no longer exists (logged out, expired); returns
         how many. One pipelined EXISTS per distinct token of this process's sockets."""
-        sessions = [session for session in self.sessions if session.session_key]
-        if not sessions:
+        subscriptions = [subscription for subscription in self.subscriptions if subscription.session_key]
+        if not subscriptions:
             return 0
-        keys = sorted({session.session_key for session in sessions})
+        keys = sorted({subscription.session_key for subscription in subscriptions})
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.exists(key)
             found = await pipe.execute()
         gone = {key for key, count in zip(keys, found, strict=True) if not count}
         closed = 0
-        for session in sessions:
-            if session.session_key in gone:
-                session.subscriber.close(CLOSE_UNAUTHORIZED)
+        for subscription in subscriptions:
+            if subscription.session_key in gone:
+                subscription.subscriber.close(CLOSE_UNAUTHORIZED)
                 closed += 1
         return closed
 
@@ -164,16 +164,16 @@ class Hub:
             try:
                 await self.check_sessions()
             except UNAVAILABLE_ERRORS as error:  # the reader reports outages; try again next round
-                log.debug("session check skipped: %s", error)
+                log.debug("subscription check skipped: %s", error)
 
     async def close_sockets(self, drain_seconds: float = 1.0) -> None:
         """Closes every socket with 1001 and takes no new ones; waits a moment for them to go."""
         self.closing = True
-        for session in list(self.sessions):
-            session.subscriber.close(CLOSE_GOING_AWAY)
+        for subscription in list(self.subscriptions):
+            subscription.subscriber.close(CLOSE_GOING_AWAY)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_seconds):
-                while self.sessions:  # noqa: ASYNC110 - the handlers remove themselves as they finish
+                while self.subscriptions:  # noqa: ASYNC110 - the handlers remove themselves as they finish
                     await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
@@ -186,8 +186,8 @@ class Hub:
         await self.close_sockets()
         await self.reader.stop()
 
-    async def open(self, user_id: str, since: Order | None, market_since: Order | None,
-                   session_key: str = "") -> Session:
+    async def subscribe(self, user_id: str, since: Order | None, market_since: Order | None,
+                   session_key: str = "") -> Subscription:
         """Subscribes a socket of ``user_id`` to its user stream and the market stream.
 
         A stream without a ``since`` starts at its current end, fixed here, before the hello is sent.
@@ -200,20 +200,20 @@ class Hub:
         user_state, market_state = await stream_states(self.redis, [user_key, market_key])
         if self.closing:
             raise HubClosed()
-        session = Session(Subscriber(user_id, self.queue_max), recovered=True, session_key=session_key)
+        subscription = Subscription(Subscriber(user_id, self.queue_max), recovered=True, session_key=session_key)
         for name, key, state, since_asked in (
             (USER, user_key, user_state, since),
             (MARKET, market_key, market_state, market_since),
         ):
-            self._join(session, name, key, state, since_asked)
-        self.sessions.add(session)
-        return session
+            self._join(subscription, name, key, state, since_asked)
+        self.subscriptions.add(subscription)
+        return subscription
 
-    def _join(self, session: Session, name: str, key: str, state: StreamState, since: Order | None) -> None:
+    def _join(self, subscription: Subscription, name: str, key: str, state: StreamState, since: Order | None) -> None:
         start = state.last
         if since is not None:
             if state.lost_after(since):
-                session.recovered = False
+                subscription.recovered = False
             else:
                 start = since
         feed = self.feeds.get(key)
@@ -221,31 +221,31 @@ class Hub:
             feed = self.feeds[key] = Feed(name, key, state.last)
             self.version += 1
             self.reader.wake(self.version)
-        subscriber = session.subscriber
+        subscriber = subscription.subscriber
         if start < feed.position:
-            session.replays.append(Replay(name, key, start, feed.position, state.removed))
+            subscription.replays.append(Replay(name, key, start, feed.position, state.removed))
         elif start > feed.position:
             feed.floors[subscriber] = start
         feed.subscribers.add(subscriber)
-        session.feeds.append(feed)
+        subscription.feeds.append(feed)
 
-    def close(self, session: Session) -> None:
+    def unsubscribe(self, subscription: Subscription) -> None:
         """Unsubscribes a socket; a feed nobody needs any more is no longer read."""
-        self.sessions.discard(session)
-        subscriber = session.subscriber
-        for feed in session.feeds:
+        self.subscriptions.discard(subscription)
+        subscriber = subscription.subscriber
+        for feed in subscription.feeds:
             feed.subscribers.discard(subscriber)
             feed.floors.pop(subscriber, None)
             if not feed.subscribers and self.feeds.get(feed.key) is feed:
                 del self.feeds[feed.key]
                 self.version += 1
-        session.feeds.clear()
+        subscription.feeds.clear()
 
-    async def replay(self, session: Session) -> AsyncIterator[str]:
+    async def replay(self, subscription: Subscription) -> AsyncIterator[str]:
         """The frames a socket missed, page by page, oldest first, stream by stream."""
-        for replay in session.replays:
+        for replay in subscription.replays:
             cursor = replay.after
-            while cursor < replay.upto and session.subscriber.close_code is None:
+            while cursor < replay.upto and subscription.subscriber.close_code is None:
                 state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto),
                                                  REPLAY_PAGE)
                 if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
@@ -256,4 +256,4 @@ class Hub:
                 for entry_id, fields in entries:
                     yield entry_frame(replay.stream, entry_id, fields)
                 cursor = order_of(entries[-1][0])
-        session.replays.clear()
+        subscription.replays.clear()

@@ -12,8 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from finance.pages import Order
-from streams.envelope import ZERO, order_of
+from finance.stream_ids import ZERO, Order, order_of
 
 # (entry id, {"event": ..., "data": ...}) as redis-py returns stream entries
 Entry = tuple[str, dict[str, str]]

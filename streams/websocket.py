@@ -21,7 +21,7 @@ from finance.api.errors import error_response, unavailable_response
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
-from finance.pages import Order, parse_stream_id
+from finance.stream_ids import Order, parse_stream_id
 from streams.asgi import frame_sender
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
@@ -48,11 +48,7 @@ def hub() -> Hub:
 
 
 def _token() -> str:
-    token = websocket.args.get("token")
-    if token:
-        return token
-    scheme, _, value = websocket.headers.get("Authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
+    return websocket.args.get("token") or users.bearer_token(websocket.headers.get("Authorization"))
 
 
 def _since(name: str) -> Order | None:
@@ -90,20 +86,20 @@ async def ws() -> Response | None:
     try:
         user = await users.authenticate(market, _token())
         since, market_since = _since("since"), _since("marketSince")
-        session = await the_hub.open(user.id, since, market_since, user.session_key)
+        subscription = await the_hub.subscribe(user.id, since, market_since, user.session_key)
     except DomainError as error:  # unauthorized (401) or invalid_query (400)
         return error_response(error.outcome, error.message)
     except UNAVAILABLE:
         return unavailable_response("live events are unavailable; retry shortly")
 
-    subscriber = session.subscriber
+    subscriber = subscription.subscriber
     receiver: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
-        await websocket.send(hello_frame(user.id, session.recovered))
+        await websocket.send(hello_frame(user.id, subscription.recovered))
         receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
         try:
-            async for frame in the_hub.replay(session):
+            async for frame in the_hub.replay(subscription):
                 await websocket.send(frame)
         except ReplayGap:
             subscriber.close(CLOSE_TOO_SLOW)
@@ -117,5 +113,5 @@ async def ws() -> Response | None:
     finally:
         if receiver is not None:
             receiver.cancel()
-        the_hub.close(session)
+        the_hub.unsubscribe(subscription)
     return None

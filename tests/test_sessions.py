@@ -14,7 +14,7 @@ async def revoke_behind_the_cache(market: Market, token: str) -> None:
     """What another worker's logout does: the token's hash is gone from Redis, this process's cache
     still has the user."""
     key = market.keys.token(users._token_hash(token))
-    assert users.SESSIONS.get(key) is not None
+    assert market.sessions.get(key) is not None
     await market.redis.delete(key)
 
 
@@ -24,7 +24,7 @@ async def test_a_token_revoked_elsewhere_cannot_deposit(client: Client, market: 
     await revoke_behind_the_cache(market, investor.token)
     response = await client.post("/api/wallet/deposit", json={"amount": 5}, headers=investor.headers)
     assert (response.status_code, await error_code(response)) == (401, "unauthorized")
-    assert users.SESSIONS.get(market.keys.token(users._token_hash(investor.token))) is None
+    assert market.sessions.get(market.keys.token(users._token_hash(investor.token))) is None
     assert (await client.get("/api/wallet", headers=investor.headers)).status_code == 401
     fields = await market.redis.hgetall(market.keys.wallet(investor.id))
     assert fields["balance"] == "1000"

@@ -104,9 +104,9 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_delays_no_one
             assert json.loads(await ws.recv())["type"] == "hello"
             readers.append(ws)
         stalled_reader, stalled_writer = await raw_websocket(port, stalled.token)
-        while len(hub.sessions) < 101:  # noqa: ASYNC110 - the stalled socket's session opens after its 101
+        while len(hub.subscriptions) < 101:  # noqa: ASYNC110 - the stalled socket's session opens after its 101
             await asyncio.sleep(0.01)
-        stalled_session = next(s for s in hub.sessions if s.subscriber.user_id == stalled.id)
+        stalled_subscription = next(s for s in hub.subscriptions if s.subscriber.user_id == stalled.id)
 
         latencies_ms: list[float] = []
 
@@ -137,10 +137,10 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_delays_no_one
         assert p99 < 1000, f"p99 commit->receipt {p99:.0f} ms beside a stalled client"
 
         # the stalled socket was closed with 4008 and holds nothing in the hub any more
-        assert stalled_session.subscriber.close_code == 4008
-        assert not stalled_session.subscriber.queue
-        assert len(hub.sessions) == 100
-        assert all(len(s.subscriber.queue) <= 16 for s in hub.sessions)
+        assert stalled_subscription.subscriber.close_code == 4008
+        assert not stalled_subscription.subscriber.queue
+        assert len(hub.subscriptions) == 100
+        assert all(len(s.subscriber.queue) <= 16 for s in hub.subscriptions)
 
         # once it reads again: some events, then the close frame with 4008
         data = b""
@@ -167,16 +167,16 @@ async def test_heartbeats_reap_a_peer_that_stops_answering(real_backend: Backend
         alive = await connect(f"ws://127.0.0.1:{port}/ws?token={user.token}")  # answers pings itself
         assert json.loads(await alive.recv())["type"] == "hello"
         _, dead_writer = await raw_websocket(port, user.token)
-        while len(hub.sessions) < 2:  # noqa: ASYNC110
+        while len(hub.subscriptions) < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         started = time.monotonic()
         async with asyncio.timeout(10):
-            while len(hub.sessions) > 1:  # noqa: ASYNC110 - waiting for the reaper
+            while len(hub.subscriptions) > 1:  # noqa: ASYNC110 - waiting for the reaper
                 await asyncio.sleep(0.05)
         assert 2.5 < time.monotonic() - started < 8
         # the live one is still there and still delivered to
         await asyncio.sleep(1.5)
-        assert len(hub.sessions) == 1
+        assert len(hub.subscriptions) == 1
         await client.post("/api/wallet/deposit", json={"amount": 1}, headers=user.headers)
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(alive.recv(), 5))
         assert frame["event"] == "walletUpdated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from finance.pages import parse_stream_id as parse_id
+from finance.stream_ids import parse_stream_id as parse_id
 from streams.envelope import entry_frame, hello_frame
 from streams.hub import Feed
 from streams.source import StreamState

@@ -14,9 +14,9 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 import streams.hub as hub_module
-from finance.pages import parse_stream_id as parse_id
-from streams.envelope import id_of
-from streams.hub import Hub, Session
+from finance.stream_ids import id_of
+from finance.stream_ids import parse_stream_id as parse_id
+from streams.hub import Hub, Subscription
 from streams.reader import BLOCK_MS
 from tests.helpers import create_invoice, deposit, register, trio
 from tests.test_websocket_helpers import market_of, next_frame, stream_ids
@@ -119,21 +119,21 @@ async def test_handover_with_the_reader_behind_and_ahead_of_each_socket(app: Any
         after = id_of(feed.position)
         hub.deliver(key, after, await market.redis.xrange(key, min="(" + after, max="+"))
 
-    def received(session: Session) -> list[str]:
+    def received(session: Subscription) -> list[str]:
         return [json.loads(frame)["id"] for frame in session.subscriber.queue]
 
-    async def replayed(session: Session) -> list[str]:
+    async def replayed(session: Subscription) -> list[str]:
         return [json.loads(frame)["id"] async for frame in hub.replay(session)]
 
     e0 = await commit(0)
-    at_start = await hub.open("usr_handover", None, None)  # the feed starts at e0
+    at_start = await hub.subscribe("usr_handover", None, None)  # the feed starts at e0
     e1, e2 = await commit(1), await commit(2)
-    without_since = await hub.open("usr_handover", None, None)  # starts at e2: ahead of the feed
-    with_since = await hub.open("usr_handover", parse_id(e1), None)  # ahead of the feed too
+    without_since = await hub.subscribe("usr_handover", None, None)  # starts at e2: ahead of the feed
+    with_since = await hub.subscribe("usr_handover", parse_id(e1), None)  # ahead of the feed too
     await commit(3)
     await deliver_all()
     e4 = await commit(4)
-    from_zero = await hub.open("usr_handover", (0, 0), None)  # behind the feed: replays up to e3
+    from_zero = await hub.subscribe("usr_handover", (0, 0), None)  # behind the feed: replays up to e3
     await deliver_all()
 
     everything = await stream_ids(market, key)
@@ -145,7 +145,7 @@ async def test_handover_with_the_reader_behind_and_ahead_of_each_socket(app: Any
     assert received(from_zero) == [e4]
     for session in (at_start, without_since, with_since, from_zero):
         assert await replayed(session) == []
-        hub.close(session)
+        hub.unsubscribe(session)
     assert key not in hub.feeds
 
 
@@ -164,7 +164,7 @@ async def test_a_feed_made_again_while_an_xread_is_in_flight_leaves_no_gap(
         return entry_id
 
     await commit(0)
-    tab_a = await hub.open("usr_gap", None, None)
+    tab_a = await hub.subscribe("usr_gap", None, None)
     real_states = hub_module.stream_states
     in_flight_from: list[str] = []
 
@@ -175,11 +175,11 @@ async def test_a_feed_made_again_while_an_xread_is_in_flight_leaves_no_gap(
         after = id_of(hub.feeds[key].position)
         hub.deliver(key, after, await market.redis.xrange(key, min="(" + after, max="+"))
         in_flight_from.append(id_of(hub.feeds[key].position))  # the next XREAD reads after e2
-        hub.close(tab_a)
+        hub.unsubscribe(tab_a)
         return states
 
     monkeypatch.setattr(hub_module, "stream_states", states_while_tab_a_moves_on)
-    tab_b = await hub.open("usr_gap", None, None)
+    tab_b = await hub.subscribe("usr_gap", None, None)
     monkeypatch.setattr(hub_module, "stream_states", real_states)
     await commit(3)
     hub.deliver(key, in_flight_from[0], await market.redis.xrange(key, min="(" + in_flight_from[0], max="+"))

@@ -120,7 +120,7 @@ def authenticated(*roles: Role, checked_by_script: bool = False) -> Callable[[Ha
                 return await func(*args, user=user, **kwargs)
             except DomainError as error:
                 if error.outcome is Outcome.UNAUTHORIZED:  # revoked since we cached it
-                    users.SESSIONS.forget(user.session_key)
+                    market().sessions.forget(user.session_key)
                 raise
 
         return wrapper
@@ -129,11 +129,10 @@ def authenticated(*roles: Role, checked_by_script: bool = False) -> Callable[[Ha
 
 
 def bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = users.bearer_token(request.headers.get("Authorization"))
+    if not token:
         raise DomainError(Outcome.UNAUTHORIZED, "send Authorization: Bearer <token>")
-    return token.strip()
+    return token
 
 
 class InvoiceIdConverter(BaseConverter):

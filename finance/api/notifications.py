@@ -9,7 +9,8 @@ from finance import notifications
 from finance.api.http import authenticated, json, json_body, market, query
 from finance.api.schemas import NotificationsOut, ReadMarkerOut, ReadUpToRequest, StreamPageQuery
 from finance.outcomes import DomainError, Outcome
-from finance.pages import page_size, parse_stream_id
+from finance.pages import page_size
+from finance.stream_ids import cursor_order, parse_stream_id
 from finance.users import User
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
@@ -22,7 +23,7 @@ blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
 async def list_notifications(user: User) -> Response:
     """Newest first; ``before=<nextCursor>`` for the next page; ``limit`` 1..100. Each item has ``read``;
     ``unread`` counts every unread notification, not just this page's."""
-    before = notifications.cursor(request.args.get("before"))
+    before = cursor_order(request.args.get("before"))
     limit = page_size(request.args.get("limit"))
     return json(await notifications.list_notifications(market(), user.id, before, limit))
 
