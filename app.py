@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from quart import Quart
@@ -23,7 +24,7 @@ from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
-from streams.server import configure_hypercorn, decline_permessage_deflate, exit_with_master, shutdown_trigger
+from streams.server import apply_process_tweaks, configure_hypercorn, exit_with_master, shutdown_trigger
 
 log = logging.getLogger("app")
 
@@ -44,29 +45,28 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
     expose_send(app)
-    decline_permessage_deflate()
-    tasks: list[asyncio.Task[None]] = []
 
-    @app.before_serving
-    async def start() -> None:
-        redis = connect(settings, server=redis_server)
-        market = Market.create(redis, settings, clock)
+    @app.while_serving
+    async def lifespan() -> AsyncGenerator[None, None]:
+        """Start: the process tweaks, the market on its Redis, the hub and its reader, the master watch,
+        the aging task. Stop, in reverse: the aging task, the hub (sockets closed with 1001), Redis."""
+        apply_process_tweaks()
+        market = Market.create(connect(settings, server=redis_server), settings, clock)
         app.extensions["market"] = market
-        app.extensions["hub"] = start_hub(market, settings, redis_server)
+        hub = app.extensions["hub"] = start_hub(market, settings, redis_server)
         exit_with_master(app)
+        aging_task = None
         if settings.aging_interval_seconds > 0:
-            tasks.append(asyncio.create_task(aging.run_forever(market), name="aging"))
-
-    @app.after_serving
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        tasks.clear()
-        await stop_hub(app.extensions["hub"])
-        await app.extensions["market"].redis.aclose()
+            aging_task = asyncio.create_task(aging.run_forever(market), name="aging")
+        try:
+            yield
+        finally:
+            if aging_task is not None:
+                aging_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await aging_task
+            await stop_hub(hub)
+            await market.redis.aclose()
 
     return app
 

@@ -7,7 +7,7 @@
     hub.py         feeds, subscriptions, the replay->live handover
     websocket.py   the ``GET /ws`` route
 
-``start_hub``/``stop_hub`` are called from the app's before_serving/after_serving.
+``start_hub``/``stop_hub`` are called from the app's lifespan (``while_serving`` in app.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from finance.connection import connect
 from finance.market import Market
 from finance.settings import Settings
 from streams.hub import Hub
-from streams.server import tune_garbage_collector
 
 
 def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> Hub:
     """The process's hub, with its reader on a connection of its own, running."""
-    tune_garbage_collector()
     hub = Hub(market, connect(settings, server=redis_server, blocking_reads=True), settings.websocket_queue_max,
               settings.websocket_session_check_seconds)
     hub.start()

@@ -27,7 +27,7 @@ from finance.settings import Settings
 from streams.hub import Hub
 
 log = logging.getLogger(__name__)
-_gc_tuned = False
+_tweaked = False
 # how long a worker whose master died spends closing its sockets before it exits
 ORPHAN_CLOSE_SECONDS = 1.0
 
@@ -41,21 +41,28 @@ class _DeclinedDeflate(PerMessageDeflate):
         return False
 
 
-def decline_permessage_deflate() -> None:
+def apply_process_tweaks() -> None:
+    """The process-wide settings a server process needs, applied once, when it starts serving:
+    permessage-deflate declined, and the garbage collector tuned for fan-out."""
+    global _tweaked  # noqa: PLW0603 - process-wide settings, applied once
+    if _tweaked:
+        return
+    _tweaked = True
+    _decline_permessage_deflate()
+    _tune_garbage_collector()
+
+
+def _decline_permessage_deflate() -> None:
     """Hypercorn offers permessage-deflate on every WebSocket and has no setting for it; its handshake
-    looks the extension class up by name at each accept, so this is where we say no (idempotent)."""
+    looks the extension class up by name at each accept, so this is where we say no."""
     setattr(ws_stream, "PerMessageDeflate", _DeclinedDeflate)  # noqa: B010 - patching a module global
 
 
-def tune_garbage_collector() -> None:
-    """Once per process, at start-up. A fan-out to thousands of sockets allocates a few objects per
-    socket per event (futures, task steps), which triggers collections; the full ones walked every
-    object of the process and were most of the latency tail (p99 232 -> 102 ms at 1,000 sockets,
-    loadtest bench b). Collect less often, and leave the start-up objects (modules, app) out of it."""
-    global _gc_tuned  # noqa: PLW0603 - a process-wide setting, applied once
-    if _gc_tuned:
-        return
-    _gc_tuned = True
+def _tune_garbage_collector() -> None:
+    """A fan-out to thousands of sockets allocates a few objects per socket per event (futures, task
+    steps), which triggers collections; the full ones walked every object of the process and were most
+    of the latency tail (p99 232 -> 102 ms at 1,000 sockets, loadtest bench b). Collect less often, and
+    leave the start-up objects (modules, app) out of it."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)

@@ -129,7 +129,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def app(backend: Backend, clock: Clock) -> AsyncIterator[Quart]:
-    """The app, started (before_serving ran) for the test's duration."""
+    """The app, started (its lifespan running) for the test's duration."""
     application = backend.app(clock)
     async with application.test_app():
         yield application

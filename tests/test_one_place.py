@@ -11,6 +11,7 @@ from finance import users
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import cursor_order, id_of, order_of, parse_stream_id, stream_cursor
+from tests.conftest import Backend
 from tests.test_websocket_helpers import ROOT
 
 
@@ -46,3 +47,26 @@ def test_each_market_has_its_own_session_cache(market: Market) -> None:
     other = Market.create(market.redis, market.settings)
     assert other.sessions is not market.sessions
     assert not hasattr(users, "SESSIONS")
+
+
+async def test_the_app_starts_and_stops_in_one_lifespan(backend: Backend) -> None:
+    """One while_serving generator holds the whole start and stop: the hub runs while the app serves,
+    and is stopped (sockets refused, reader gone) when it stops."""
+    app = backend.app()
+    assert (len(app.before_serving_funcs), len(app.after_serving_funcs), len(app.while_serving_gens)) == (0, 0, 1)
+    async with app.test_app():
+        hub = app.extensions["hub"]
+        assert not hub.closing and hub.reader.stopping is False
+    assert hub.closing and hub.reader.stopping
+
+
+def test_process_tweaks_are_one_call_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypercorn.protocol import ws_stream
+
+    from streams import server
+
+    monkeypatch.setattr(server, "_tweaked", False)
+    monkeypatch.setattr(ws_stream, "PerMessageDeflate", ws_stream.PerMessageDeflate)
+    monkeypatch.setattr(server, "_tune_garbage_collector", lambda: None)
+    server.apply_process_tweaks()
+    assert ws_stream.PerMessageDeflate is server._DeclinedDeflate
