@@ -1,8 +1,11 @@
 """The one place that speaks Lua: loads lua/*.lua, renders them with the prelude, and calls them.
 
-Each script's header lists its KEYS[i] and ARGV[i]; ``LuaScript.run`` refuses a call with other
-counts, and a test calls every wrapper to pin that. Replies are ``{code, json[, 'replayed']}``; a
-code other than ``ok`` becomes a ``DomainError`` with the matching ``Outcome``.
+Each script's header lists its KEYS[i] and ARGV[i], each with the name the script binds it to
+right after the header (``-- KEYS[1] invoice_key: invoice hash`` / ``local invoice_key = KEYS[1]``);
+the body uses only the names. ``LuaScript.run`` refuses a call with other counts, and tests call
+every wrapper to pin that and check each header against its binding block.
+Replies are ``{code, json[, 'replayed']}``; a code other than ``ok`` becomes a ``DomainError``
+with the matching ``Outcome``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from finance.settings import Settings
 
 # the scripts ship as package data of the ``lua`` package (the checkout's lua/ folder)
 LUA_PACKAGE = "lua"
-_KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
-_ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\]", re.MULTILINE)
+# a header line is "-- KEYS[i] name: description"; the name is what the script binds KEYS[i] to
+_KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\](.*)$", re.MULTILINE)
+_ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\](.*)$", re.MULTILINE)
+_NAMED = re.compile(r" ([a-z_][a-z0-9_]*): \S")
 
 
 @dataclass(frozen=True)
@@ -41,18 +46,37 @@ class Reply:
 
 @dataclass(frozen=True)
 class Header:
-    keys_count: int
-    args_count: int
+    """The names a script's header gives its KEYS[1..n] and ARGV[1..m], in order."""
+
+    key_names: tuple[str, ...]
+    arg_names: tuple[str, ...]
+
+    @property
+    def keys_count(self) -> int:
+        return len(self.key_names)
+
+    @property
+    def args_count(self) -> int:
+        return len(self.arg_names)
 
 
 def read_header(source: str) -> Header:
-    """The counts of KEYS and ARGV a script's header lists (numbered 1..n without gaps)."""
-    keys = [int(n) for n in _KEY_LINE.findall(source)]
-    args = [int(n) for n in _ARG_LINE.findall(source)]
-    for found in (keys, args):
-        if found != list(range(1, len(found) + 1)):
-            raise ValueError(f"header numbering is not 1..n: {found}")
-    return Header(len(keys), len(args))
+    """The KEYS and ARGV a script's header lists: numbered 1..n without gaps, each line naming its
+    binding (``-- KEYS[1] invoice_key: invoice hash``)."""
+    found = {"KEYS": _KEY_LINE.findall(source), "ARGV": _ARG_LINE.findall(source)}
+    names: dict[str, tuple[str, ...]] = {}
+    for kind, lines in found.items():
+        numbers = [int(number) for number, _ in lines]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"header numbering is not 1..n: {numbers}")
+        kind_names = []
+        for number, (_, rest) in enumerate(lines, start=1):
+            match = _NAMED.match(rest)
+            if match is None:
+                raise ValueError(f"header line {kind}[{number}] does not start with 'name: ' (snake_case)")
+            kind_names.append(match.group(1))
+        names[kind] = tuple(kind_names)
+    return Header(names["KEYS"], names["ARGV"])
 
 
 @cache
