@@ -2,11 +2,14 @@
 
 Each script's header lists its KEYS and ARGV as ``-- KEYS[1] invoice_key: invoice hash``; right after
 the header the script binds each to that name (``local invoice_key = KEYS[1]``), in the header's order,
-and its body uses only the names. Each wrapper passes exactly as many KEYS and ARGV as the header lists.
+and its body uses only the names. Each wrapper passes exactly as many KEYS and ARGV as the header
+lists, puts a value it was given where the header names it, and takes keyword arguments only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +23,7 @@ from finance.clock import Instant
 from finance.keys import Keys
 from finance.scripts import (
     PRELUDE,
+    Header,
     Idempotency,
     InvoiceQuery,
     LuaScript,
@@ -32,27 +36,36 @@ from finance.scripts import (
 from finance.settings import Settings
 
 NOW = Instant(1_800_000_000_000)
-IDEM = Idempotency("usr_1", "POST", "/p", "k", "h")
-INVOICE = {"id": "inv_1", "invoiceNumber": "N", "sellerId": "usr_s", "seller": "S", "buyerId": "usr_b",
-           "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1, "description": "",
-           "dueAtMax": 2}
+IDEM = Idempotency("usr_1", "POST", "/p", "k", "body-hash")
+INVOICE = {"id": "inv_1", "invoiceNumber": "N-1", "sellerId": "usr_s", "seller": "Seller Co", "buyerId": "usr_b",
+           "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1,
+           "description": "goods", "dueAtMax": 2}
+USER = {"id": "usr_u", "email": "e@example.com", "name": "Name", "role": "seller", "company": "Co",
+        "displayName": "Co"}
+QUERY = InvoiceQuery(order="asc", score_min="3", score_max="4", cursor_score="5", cursor_member="inv_c", limit=6,
+                     scan_max=7, min_amount=8, max_amount=9, due_after_ms=10, due_before_ms=11, seller_id="usr_s",
+                     buyer_id="usr_b", status="listed")
 
-# one call per wrapper; a new script without a call here fails test_every_script_has_a_wrapper_call
-CALLS: dict[str, Any] = {
-    "register_user": lambda s: s.register_user(
-        {"id": "u", "email": "e", "name": "n", "role": "seller", "company": "", "displayName": "n"}, "h", NOW),
-    "deposit_funds": lambda s: s.deposit_funds("u", "session", 1, NOW, IDEM),
-    "withdraw_funds": lambda s: s.withdraw_funds("u", "session", 1, NOW, None),
-    "create_invoice": lambda s: s.create_invoice(INVOICE, "session", NOW, IDEM),
-    "fund_invoice": lambda s: s.fund_invoice("inv_1", "u", "session", "U", "ivt_1", 1, NOW, IDEM),
-    "repay_invoice": lambda s: s.repay_invoice("inv_1", "u", "session", NOW, IDEM),
-    "cancel_invoice": lambda s: s.cancel_invoice("inv_1", "u", "session", NOW, IDEM),
-    "age_invoices": lambda s: s.age_invoices(NOW),
-    "query_invoices": lambda s: s.query_invoices("idx", InvoiceQuery()),
-    "read_invoice": lambda s: s.read_invoice("inv_1", "u"),
-    "list_transactions": lambda s: s.list_transactions("u", "", 10),
-    "list_investments": lambda s: s.list_investments("u", "", 10),
-    "count_attempt": lambda s: s.count_attempt("e@example.com", "127.0.0.1"),
+# the keyword arguments of one call per wrapper (named as its script); a new script without a call
+# here fails test_every_script_has_a_wrapper_call. Values differ, so a swapped pair shows.
+CALLS: dict[str, dict[str, Any]] = {
+    "register_user": {"user": USER, "password_hash": "scrypt-hash", "now": NOW},
+    "deposit_funds": {"user_id": "usr_u", "session_key": "session", "amount": 12, "now": NOW, "idempotency": IDEM},
+    "withdraw_funds": {"user_id": "usr_u", "session_key": "session", "amount": 13, "now": NOW, "idempotency": None},
+    "create_invoice": {"invoice": INVOICE, "session_key": "session", "now": NOW, "idempotency": IDEM},
+    "fund_invoice": {"invoice_id": "inv_1", "investor_id": "usr_i", "session_key": "session",
+                     "investor_name": "Investor", "investment_id": "ivt_1", "amount": 14, "now": NOW,
+                     "idempotency": IDEM},
+    "repay_invoice": {"invoice_id": "inv_1", "buyer_id": "usr_b", "session_key": "session", "now": NOW,
+                      "idempotency": IDEM},
+    "cancel_invoice": {"invoice_id": "inv_1", "seller_id": "usr_s", "session_key": "session", "now": NOW,
+                       "idempotency": IDEM},
+    "age_invoices": {"now": NOW, "batch_max": 15},
+    "query_invoices": {"index_key": "idx", "query": QUERY},
+    "read_invoice": {"invoice_id": "inv_1", "caller_id": "usr_c"},
+    "list_transactions": {"account_id": "usr_u", "before": "1-0", "limit": 16},
+    "list_investments": {"investor_id": "usr_i", "cursor": "1:ivt_0", "limit": 17},
+    "count_attempt": {"email": "e@example.com", "address": "127.0.0.1"},
 }
 
 
@@ -60,19 +73,92 @@ def test_every_script_has_a_wrapper_call() -> None:
     assert sorted(CALLS) == script_names()
 
 
-@pytest.mark.parametrize("name", script_names())
-async def test_wrapper_passes_what_the_header_lists(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def expected_values(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a KEYS or ARGV of a given header name must be, for the names a call's arguments give away:
+    the arguments themselves, the fields of a record or query passed whole, and the clock's forms."""
+    found: dict[str, Any] = {}
+    for param, value in kwargs.items():
+        if isinstance(value, dict):  # a record: its id is <param>_id, its other fields in snake_case
+            found.update({f"{param}_id" if field == "id" else _snake(field): v for field, v in value.items()})
+        elif isinstance(value, InvoiceQuery):
+            found.update(dataclasses.asdict(value))
+        elif isinstance(value, Instant):
+            found.update(now_iso=value.iso, now_ms=value.epoch_ms, today=value.day)
+        elif isinstance(value, Idempotency):
+            found["body_hash"] = value.body_hash
+        elif isinstance(value, str | int):
+            found[param] = value
+    return found
+
+
+def misplaced(header: Header, keys: list[str], args: list[Any], kwargs: dict[str, Any]) -> list[str]:
+    """The KEYS and ARGV whose header name says which argument they are, holding something else."""
+    expected = expected_values(kwargs)
+    return [f"{header_name}={value!r}"
+            for names, values in ((header.key_names, keys), (header.arg_names, args))
+            for header_name, value in zip(names, values, strict=True)
+            if header_name in expected and value != expected[header_name]]
+
+
+async def recorded_call(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[LuaScript, list[str], list[Any]]:
+    """The KEYS and ARGV the wrapper of script `name` passes for its CALLS entry (nothing runs)."""
     scripts = Scripts(fakeredis.FakeAsyncRedis(), Keys(), Settings())
-    seen: dict[str, tuple[int, int]] = {}
     script: LuaScript = scripts.by_name[name]
+    seen: list[tuple[list[str], list[Any]]] = []
 
     async def record(keys: list[str], args: list[Any]) -> Reply:
-        seen[name] = (len(keys), len(args))
+        seen.append((keys, args))
         return Reply("{}")
 
     monkeypatch.setattr(script, "run", record)
-    await CALLS[name](scripts)
-    assert seen[name] == (script.header.keys_count, script.header.args_count)
+    await getattr(scripts, name)(**CALLS[name])
+    [(keys, args)] = seen
+    return script, keys, args
+
+
+@pytest.mark.parametrize("name", script_names())
+async def test_wrapper_passes_what_the_header_lists(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    script, keys, args = await recorded_call(name, monkeypatch)
+    assert (len(keys), len(args)) == (script.header.keys_count, script.header.args_count)
+    assert misplaced(script.header, keys, args, CALLS[name]) == []
+
+
+async def test_the_named_values_check_sees_a_swap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fund_invoice's investor_id and investor_name are both strings: had the wrapper passed them the
+    other way round, the check above would name both."""
+    script, keys, args = await recorded_call("fund_invoice", monkeypatch)
+    first, second = script.header.arg_names.index("investor_id"), script.header.arg_names.index("investor_name")
+    args[first], args[second] = args[second], args[first]
+    assert misplaced(script.header, keys, args, CALLS["fund_invoice"]) == [
+        "investor_id='Investor'", "investor_name='usr_i'"]
+
+
+def public_wrappers() -> dict[str, Any]:
+    return {name: member for name, member in inspect.getmembers(Scripts, inspect.isfunction)
+            if not name.startswith("_")}
+
+
+def test_every_script_has_a_public_wrapper() -> None:
+    assert set(script_names()) <= set(public_wrappers())
+
+
+@pytest.mark.parametrize("name", sorted(public_wrappers()))
+def test_public_wrappers_take_keyword_arguments_only(name: str) -> None:
+    """So a call names every value, and two of one type cannot be passed the wrong way round unseen."""
+    parameters = list(inspect.signature(public_wrappers()[name]).parameters.values())
+    assert parameters[0].name == "self"
+    positional = [p.name for p in parameters[1:] if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert positional == [], f"Scripts.{name} takes {positional} other than by keyword"
+
+
+async def test_a_positional_call_is_refused() -> None:
+    scripts = Scripts(fakeredis.FakeAsyncRedis(), Keys(), Settings())
+    with pytest.raises(TypeError):
+        await scripts.read_invoice("inv_1", "usr_c")  # type: ignore[call-arg]
 
 
 async def test_run_refuses_a_call_that_does_not_match_the_header() -> None:
