@@ -18,7 +18,7 @@ async def age_once(market: Market) -> dict[str, int]:
     total = {"overdue": 0, "defaulted": 0, "expired": 0}
     batch_max = 500
     while True:
-        counts = (await market.scripts.age_invoices(market.clock.now(), batch_max)).data()
+        counts = (await market.scripts.age_invoices(now=market.clock.now(), batch_max=batch_max)).data()
         for name in total:
             total[name] += counts[name]
         if max(counts.values()) < batch_max:

@@ -54,17 +54,19 @@ async def create(market: Market, seller: User, new: NewInvoice, idempotency: Ide
         "dueAt": due_ms, "description": description,
         "dueAtMax": now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000,
     }
-    return await market.scripts.create_invoice(invoice, seller.session_key, now, idempotency)
+    return await market.scripts.create_invoice(invoice=invoice, session_key=seller.session_key, now=now,
+                                               idempotency=idempotency)
 
 
 async def get(market: Market, caller: User, invoice_id: str) -> Reply:
-    return await market.scripts.read_invoice(invoice_id, caller.id)
+    return await market.scripts.read_invoice(invoice_id=invoice_id, caller_id=caller.id)
 
 
 async def cancel(market: Market, seller: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
     require_role(seller, Role.SELLER)
     now = market.clock.now()
-    return await market.scripts.cancel_invoice(invoice_id, seller.id, seller.session_key, now, idempotency)
+    return await market.scripts.cancel_invoice(invoice_id=invoice_id, seller_id=seller.id,
+                                               session_key=seller.session_key, now=now, idempotency=idempotency)
 
 
 async def fund(market: Market, investor: User, invoice_id: str, amount: object,
@@ -72,14 +74,16 @@ async def fund(market: Market, investor: User, invoice_id: str, amount: object,
     require_role(investor, Role.INVESTOR)
     paise = require_amount(amount)
     return await market.scripts.fund_invoice(
-        invoice_id, investor.id, investor.session_key, investor.display_name, ids.investment_id(), paise,
-        market.clock.now(), idempotency,
+        invoice_id=invoice_id, investor_id=investor.id, session_key=investor.session_key,
+        investor_name=investor.display_name, investment_id=ids.investment_id(), amount=paise,
+        now=market.clock.now(), idempotency=idempotency,
     )
 
 
 async def repay(market: Market, buyer: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
     require_role(buyer, Role.BUYER)
-    return await market.scripts.repay_invoice(invoice_id, buyer.id, buyer.session_key, market.clock.now(), idempotency)
+    return await market.scripts.repay_invoice(invoice_id=invoice_id, buyer_id=buyer.id, session_key=buyer.session_key,
+                                              now=market.clock.now(), idempotency=idempotency)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ async def marketplace(market: Market, page: MarketFilter) -> Reply:
         min_amount=page.min_amount, max_amount=page.max_amount, due_after_ms=due_after, due_before_ms=due_before,
         seller_id=page.seller_id, buyer_id=page.buyer_id, status="listed",
     )
-    return await market.scripts.query_invoices(market.keys.listed_index(page.sort), query)
+    return await market.scripts.query_invoices(index_key=market.keys.listed_index(page.sort), query=query)
 
 
 async def own(market: Market, user: User, role: Role, status: str = "", limit: int = 20,
@@ -126,4 +130,4 @@ async def own(market: Market, user: User, role: Role, status: str = "", limit: i
     require_role(user, role)
     cursor_score, cursor_member = score_cursor(cursor)
     query = InvoiceQuery(cursor_score=cursor_score, cursor_member=cursor_member, limit=limit, status=status)
-    return await market.scripts.query_invoices(market.keys.user_invoices(user.id), query)
+    return await market.scripts.query_invoices(index_key=market.keys.user_invoices(user.id), query=query)

@@ -1,8 +1,12 @@
 """The one place that speaks Lua: loads lua/*.lua, renders them with the prelude, and calls them.
 
-Each script's header lists its KEYS[i] and ARGV[i]; ``LuaScript.run`` refuses a call with other
-counts, and a test calls every wrapper to pin that. Replies are ``{code, json[, 'replayed']}``; a
-code other than ``ok`` becomes a ``DomainError`` with the matching ``Outcome``.
+Each script's header lists its KEYS[i] and ARGV[i], each with the name the script binds it to
+right after the header (``-- KEYS[1] invoice_key: invoice hash`` / ``local invoice_key = KEYS[1]``);
+the body uses only the names. ``LuaScript.run`` refuses a call with other counts, and tests call
+every wrapper to pin that and check each header against its binding block. The wrappers take
+keyword arguments only, so two same-typed values cannot be swapped unseen on either side.
+Replies are ``{code, json[, 'replayed']}``; a code other than ``ok`` becomes a ``DomainError``
+with the matching ``Outcome``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from finance.settings import Settings
 
 # the scripts ship as package data of the ``lua`` package (the checkout's lua/ folder)
 LUA_PACKAGE = "lua"
-_KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\]", re.MULTILINE)
-_ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\]", re.MULTILINE)
+# a header line is "-- KEYS[i] name: description"; the name is what the script binds KEYS[i] to
+_KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\](.*)$", re.MULTILINE)
+_ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\](.*)$", re.MULTILINE)
+_NAMED = re.compile(r" ([a-z_][a-z0-9_]*): \S")
 
 
 @dataclass(frozen=True)
@@ -41,18 +47,37 @@ class Reply:
 
 @dataclass(frozen=True)
 class Header:
-    keys_count: int
-    args_count: int
+    """The names a script's header gives its KEYS[1..n] and ARGV[1..m], in order."""
+
+    key_names: tuple[str, ...]
+    arg_names: tuple[str, ...]
+
+    @property
+    def keys_count(self) -> int:
+        return len(self.key_names)
+
+    @property
+    def args_count(self) -> int:
+        return len(self.arg_names)
 
 
 def read_header(source: str) -> Header:
-    """The counts of KEYS and ARGV a script's header lists (numbered 1..n without gaps)."""
-    keys = [int(n) for n in _KEY_LINE.findall(source)]
-    args = [int(n) for n in _ARG_LINE.findall(source)]
-    for found in (keys, args):
-        if found != list(range(1, len(found) + 1)):
-            raise ValueError(f"header numbering is not 1..n: {found}")
-    return Header(len(keys), len(args))
+    """The KEYS and ARGV a script's header lists: numbered 1..n without gaps, each line naming its
+    binding (``-- KEYS[1] invoice_key: invoice hash``)."""
+    found = {"KEYS": _KEY_LINE.findall(source), "ARGV": _ARG_LINE.findall(source)}
+    names: dict[str, tuple[str, ...]] = {}
+    for kind, lines in found.items():
+        numbers = [int(number) for number, _ in lines]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"header numbering is not 1..n: {numbers}")
+        kind_names = []
+        for number, (_, rest) in enumerate(lines, start=1):
+            match = _NAMED.match(rest)
+            if match is None:
+                raise ValueError(f"header line {kind}[{number}] does not start with 'name: ' (snake_case)")
+            kind_names.append(match.group(1))
+        names[kind] = tuple(kind_names)
+    return Header(names["KEYS"], names["ARGV"])
 
 
 @cache
@@ -131,7 +156,9 @@ class Idempotency:
 
 
 class Scripts:
-    """Every script of lua/, loaded for one market, each behind a wrapper that builds its KEYS and ARGV."""
+    """Every script of lua/, loaded for one market, each behind a wrapper that builds its KEYS and ARGV.
+
+    Public wrappers take keyword arguments only (a test pins it): a call names every value it passes."""
 
     def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
         self.keys = keys
@@ -144,7 +171,7 @@ class Scripts:
         key = self.keys.idempotency(idempotency.user_id, idempotency.method, idempotency.path, idempotency.key)
         return key, idempotency.body_hash
 
-    async def register_user(self, user: dict[str, str], password_hash: str, now: Instant) -> Reply:
+    async def register_user(self, *, user: dict[str, str], password_hash: str, now: Instant) -> Reply:
         k = self.keys
         return await self.by_name["register_user"].run(
             [k.users_by_email(), k.user(user["id"]), k.wallet(user["id"]), k.wallets()],
@@ -152,14 +179,14 @@ class Scripts:
              password_hash, now.iso],
         )
 
-    async def count_attempt(self, email: str, address: str) -> Reply:
+    async def count_attempt(self, *, email: str, address: str) -> Reply:
         k, s = self.keys, self.settings
         return await self.by_name["count_attempt"].run(
             [k.attempts_by_email(email), k.attempts_by_address(address)],
             [s.auth_attempt_window_seconds * 1000, s.auth_attempts_per_email_max, s.auth_attempts_per_address_max],
         )
 
-    async def _external_move(self, name: str, user_id: str, session_key: str, amount: int, now: Instant,
+    async def _external_move(self, name: str, *, user_id: str, session_key: str, amount: int, now: Instant,
                              idempotency: Idempotency | None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -169,15 +196,17 @@ class Scripts:
             [user_id, amount, now.iso, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max],
         )
 
-    async def deposit_funds(self, user_id: str, session_key: str, amount: int, now: Instant,
+    async def deposit_funds(self, *, user_id: str, session_key: str, amount: int, now: Instant,
                             idempotency: Idempotency | None = None) -> Reply:
-        return await self._external_move("deposit_funds", user_id, session_key, amount, now, idempotency)
+        return await self._external_move("deposit_funds", user_id=user_id, session_key=session_key, amount=amount,
+                                         now=now, idempotency=idempotency)
 
-    async def withdraw_funds(self, user_id: str, session_key: str, amount: int, now: Instant,
+    async def withdraw_funds(self, *, user_id: str, session_key: str, amount: int, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
-        return await self._external_move("withdraw_funds", user_id, session_key, amount, now, idempotency)
+        return await self._external_move("withdraw_funds", user_id=user_id, session_key=session_key, amount=amount,
+                                         now=now, idempotency=idempotency)
 
-    async def create_invoice(self, invoice: dict[str, Any], session_key: str, now: Instant,
+    async def create_invoice(self, *, invoice: dict[str, Any], session_key: str, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -192,7 +221,7 @@ class Scripts:
              invoice["dueAtMax"]],
         )
 
-    async def fund_invoice(self, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
+    async def fund_invoice(self, *, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
                            investment_id: str, amount: int, now: Instant,
                            idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
@@ -206,7 +235,7 @@ class Scripts:
              s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max],
         )
 
-    async def repay_invoice(self, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
+    async def repay_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
                             idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -218,7 +247,7 @@ class Scripts:
              s.market_stream_length_max],
         )
 
-    async def cancel_invoice(self, invoice_id: str, seller_id: str, session_key: str, now: Instant,
+    async def cancel_invoice(self, *, invoice_id: str, seller_id: str, session_key: str, now: Instant,
                              idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
@@ -228,7 +257,7 @@ class Scripts:
             [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
         )
 
-    async def age_invoices(self, now: Instant, batch_max: int = 500) -> Reply:
+    async def age_invoices(self, *, now: Instant, batch_max: int = 500) -> Reply:
         k, s = self.keys, self.settings
         grace_ms = s.default_grace_days * 86_400_000
         return await self.by_name["age_invoices"].run(
@@ -236,7 +265,7 @@ class Scripts:
             [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max],
         )
 
-    async def query_invoices(self, index_key: str, query: InvoiceQuery) -> Reply:
+    async def query_invoices(self, *, index_key: str, query: InvoiceQuery) -> Reply:
         return await self.by_name["query_invoices"].run(
             [index_key],
             [query.order, query.score_min, query.score_max, query.cursor_score, query.cursor_member,
@@ -244,15 +273,15 @@ class Scripts:
              _opt(query.due_after_ms), _opt(query.due_before_ms), query.seller_id, query.buyer_id, query.status],
         )
 
-    async def read_invoice(self, invoice_id: str, caller_id: str) -> Reply:
+    async def read_invoice(self, *, invoice_id: str, caller_id: str) -> Reply:
         return await self.by_name["read_invoice"].run([self.keys.invoice(invoice_id)], [caller_id])
 
-    async def list_transactions(self, account_id: str, before: str, limit: int) -> Reply:
+    async def list_transactions(self, *, account_id: str, before: str, limit: int) -> Reply:
         return await self.by_name["list_transactions"].run(
             [self.keys.wallet_entries(account_id)], [before, limit]
         )
 
-    async def list_investments(self, investor_id: str, cursor: str, limit: int) -> Reply:
+    async def list_investments(self, *, investor_id: str, cursor: str, limit: int) -> Reply:
         return await self.by_name["list_investments"].run(
             [self.keys.user_investments(investor_id)], [cursor, limit]
         )

@@ -72,7 +72,7 @@ def _investor_derived(counters: dict[str, int]) -> dict[str, int]:
 async def portfolio(market: Market, investor: User, cursor: str = "", limit: int = 20) -> tuple[Reply, dict[str, int]]:
     """The investor's investments (newest first, each with its invoice) and totals from the counters."""
     require_role(investor, Role.INVESTOR)
-    page = await market.scripts.list_investments(investor.id, cursor, limit)
+    page = await market.scripts.list_investments(investor_id=investor.id, cursor=cursor, limit=limit)
     stats = await market.redis.hgetall(market.keys.stats(investor.id))
     counters = {name: int(stats.get(name, 0)) for name in COUNTERS[Role.INVESTOR][0]}
     derived = _investor_derived(counters)

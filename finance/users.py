@@ -87,7 +87,7 @@ async def count_attempt(market: Market, email: str, client_address: str | None) 
     address has used up its window. Checked before any password is hashed, so refusals are cheap.
     Operator commands (``client_address`` None) are not counted."""
     if client_address is not None:
-        await market.scripts.count_attempt(email[:EMAIL_LENGTH_MAX], client_address)
+        await market.scripts.count_attempt(email=email[:EMAIL_LENGTH_MAX], address=client_address)
 
 
 async def register(market: Market, name: str, email: str, password: str, role: str,
@@ -111,10 +111,10 @@ async def register(market: Market, name: str, email: str, password: str, role: s
     user = User(new_id, name, email, user_role, company, company or name, now.iso, market.keys.user(new_id))
     password_hash = await hash_password(password, market.settings.password_hash_cost)
     await market.scripts.register_user(
-        {"id": user.id, "email": email, "name": name, "role": user_role.value, "company": company,
-         "displayName": user.display_name},
-        password_hash,
-        now,
+        user={"id": user.id, "email": email, "name": name, "role": user_role.value, "company": company,
+              "displayName": user.display_name},
+        password_hash=password_hash,
+        now=now,
     )
     return await _issue_token(market, user)
 

@@ -15,16 +15,18 @@ async def balance(market: Market, user_id: str) -> dict[str, object]:
 
 async def deposit(market: Market, user: User, amount: object, idempotency: Idempotency | None = None) -> Reply:
     paise = require_amount(amount)
-    return await market.scripts.deposit_funds(user.id, user.session_key, paise, market.clock.now(), idempotency)
+    return await market.scripts.deposit_funds(user_id=user.id, session_key=user.session_key, amount=paise,
+                                              now=market.clock.now(), idempotency=idempotency)
 
 
 async def withdraw(market: Market, user: User, amount: object, idempotency: Idempotency | None = None) -> Reply:
     paise = require_amount(amount)
-    return await market.scripts.withdraw_funds(user.id, user.session_key, paise, market.clock.now(), idempotency)
+    return await market.scripts.withdraw_funds(user_id=user.id, session_key=user.session_key, amount=paise,
+                                               now=market.clock.now(), idempotency=idempotency)
 
 
 async def transactions(market: Market, user_id: str, before: str = "", limit: int = 20) -> Reply:
     """Newest first; ``before`` is the ``nextCursor`` of the previous page (a ledger entry id)."""
     if before == "0-0":  # nothing comes before it (and Redis refuses it as an exclusive end)
         return Reply('{"transactions":[],"nextCursor":null}')
-    return await market.scripts.list_transactions(user_id, before, limit)
+    return await market.scripts.list_transactions(account_id=user_id, before=before, limit=limit)

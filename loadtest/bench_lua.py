@@ -114,7 +114,7 @@ class FundingBench:
         name = f"Bench {role} {index}"
         fields = {"id": user_id, "email": f"bench-{user_id}@example.test", "name": name, "role": role,
                   "company": "", "displayName": name}  # fmt: skip
-        await self.scripts.register_user(fields, "not-a-password-hash", self.now)
+        await self.scripts.register_user(user=fields, password_hash="not-a-password-hash", now=self.now)
         return user_id
 
     def invoice(self, invoice_id: str, seller_id: str, buyer_id: str) -> dict[str, Any]:
@@ -128,7 +128,8 @@ class FundingBench:
         commands = []
         for index, invoice_id in enumerate(invoice_ids):
             invoice = self.invoice(invoice_id, sellers[index % len(sellers)], buyer)
-            await self.recording.create_invoice(invoice, self.session(invoice["sellerId"]), self.now)
+            await self.recording.create_invoice(invoice=invoice, session_key=self.session(invoice["sellerId"]),
+                                                now=self.now)
             commands.append(self.recorder.take())
         replies, _ = await self.pipelined(commands, 4)
         failed = [r for r in replies if not (isinstance(r, list) and r[0] == "ok")]
@@ -137,7 +138,8 @@ class FundingBench:
 
     async def fund_command(self, invoice_id: str, investor: str, now: Instant) -> Command:
         await self.recording.fund_invoice(
-            invoice_id, investor, self.session(investor), "Bench Investor", ids.investment_id(), ASK_AMOUNT, now
+            invoice_id=invoice_id, investor_id=investor, session_key=self.session(investor),
+            investor_name="Bench Investor", investment_id=ids.investment_id(), amount=ASK_AMOUNT, now=now,
         )
         return self.recorder.take()
 
@@ -152,7 +154,8 @@ class FundingBench:
         sellers = [await self.user("seller", i) for i in range(8)]
         buyer = await self.user("buyer", 0)
         investor = await self.user("investor", 0)
-        await self.scripts.deposit_funds(investor, self.session(investor), 10**14, self.now)
+        await self.scripts.deposit_funds(user_id=investor, session_key=self.session(investor), amount=10**14,
+                                         now=self.now)
 
         pool_size = plan.benchmark_requests * 4
         python_ids = [[f"py{r}x{n:012d}" for n in range(plan.python_fundings)] for r in range(plan.rounds)]

@@ -1,33 +1,48 @@
 -- cancel_invoice: the seller withdraws a listed invoice. Its invoice number may be listed again.
 --
--- KEYS[1] invoice hash
--- KEYS[2] listed invoices by created time
--- KEYS[3] listed invoices by amount
--- KEYS[4] listed invoices by due time
--- KEYS[5] seller's invoice-number hash
--- KEYS[6] seller's stats hash
--- KEYS[7] market event stream
--- KEYS[8] idempotency hash for this request
--- KEYS[9] the caller's session: their token's hash, or their user hash (operator commands)
--- ARGV[1] seller id (the caller)
--- ARGV[2] now, ISO 8601 UTC
--- ARGV[3] request body hash ('' when no Idempotency-Key)
--- ARGV[4] idempotency TTL, seconds
--- ARGV[5] market stream length max
+-- KEYS[1] invoice_key: invoice hash
+-- KEYS[2] listed_by_created_key: listed invoices by created time
+-- KEYS[3] listed_by_amount_key: listed invoices by amount
+-- KEYS[4] listed_by_due_key: listed invoices by due time
+-- KEYS[5] invoice_numbers_key: seller's invoice-number hash
+-- KEYS[6] seller_stats_key: seller's stats hash
+-- KEYS[7] market_stream_key: market event stream
+-- KEYS[8] idempotency_key: idempotency hash for this request
+-- KEYS[9] session_key: the caller's session: their token's hash, or their user hash (operator commands)
+-- ARGV[1] seller_id: seller id (the caller)
+-- ARGV[2] now_iso: now, ISO 8601 UTC
+-- ARGV[3] body_hash: request body hash ('' when no Idempotency-Key)
+-- ARGV[4] idempotency_ttl: idempotency TTL, seconds
+-- ARGV[5] market_stream_maxlen: market stream length max
 -- Derived keys: buyer's stats hash.
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden | invoice_not_listed
 -- Events: invoiceUpdated (market)
 
-local refused = caller_refused(KEYS[9], ARGV[1])
+local invoice_key = KEYS[1]
+local listed_by_created_key = KEYS[2]
+local listed_by_amount_key = KEYS[3]
+local listed_by_due_key = KEYS[4]
+local invoice_numbers_key = KEYS[5]
+local seller_stats_key = KEYS[6]
+local market_stream_key = KEYS[7]
+local idempotency_key = KEYS[8]
+local session_key = KEYS[9]
+local seller_id = ARGV[1]
+local now_iso = ARGV[2]
+local body_hash = ARGV[3]
+local idempotency_ttl = ARGV[4]
+local market_stream_maxlen = ARGV[5]
+
+local refused = caller_refused(session_key, seller_id)
 if refused then return refused end
-local replay = idempotent_replay(KEYS[8], ARGV[3])
+local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
-local invoice = hgetall(KEYS[1])
+local invoice = hgetall(invoice_key)
 if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
-if invoice.sellerId ~= ARGV[1] then
+if invoice.sellerId ~= seller_id then
   -- a listed invoice is public, so say why; any other is invisible to non-parties
-  if invoice.status == 'listed' or invoice.buyerId == ARGV[1] or invoice.investorId == ARGV[1] then
+  if invoice.status == 'listed' or invoice.buyerId == seller_id or invoice.investorId == seller_id then
     return refuse('forbidden', 'only the seller may cancel an invoice')
   end
   return refuse('invoice_not_found', 'no such invoice')
@@ -37,19 +52,19 @@ if invoice.status ~= 'listed' then
 end
 
 invoice.status = 'cancelled'
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelledAt', ARGV[2])
-redis.call('ZREM', KEYS[2], invoice.id)
-redis.call('ZREM', KEYS[3], invoice.id)
-redis.call('ZREM', KEYS[4], invoice.id)
-redis.call('HDEL', KEYS[5], invoice.invoiceNumber)
+redis.call('HSET', invoice_key, 'status', 'cancelled', 'cancelledAt', now_iso)
+redis.call('ZREM', listed_by_created_key, invoice.id)
+redis.call('ZREM', listed_by_amount_key, invoice.id)
+redis.call('ZREM', listed_by_due_key, invoice.id)
+redis.call('HDEL', invoice_numbers_key, invoice.invoiceNumber)
 local amount = tonumber(invoice.amount)
-bump(KEYS[6], 'cancelledCount', 1)
-bump(KEYS[6], 'cancelledAmount', amount)
+bump(seller_stats_key, 'cancelledCount', 1)
+bump(seller_stats_key, 'cancelledAmount', amount)
 bump(KEY.stats(invoice.buyerId), 'cancelledCount', 1)
 bump(KEY.stats(invoice.buyerId), 'cancelledAmount', amount)
-emit(KEYS[7], ARGV[5], 'invoiceUpdated', obj({
+emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
   'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('cancelled')}))
 
 local result = obj({'invoice', invoice_json(invoice)})
-idempotent_store(KEYS[8], ARGV[3], result, ARGV[4])
+idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)
 return ok(result)

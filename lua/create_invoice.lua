@@ -1,87 +1,118 @@
 -- create_invoice: a seller lists an invoice on the market (status listed).
 --
--- KEYS[1] the new invoice's hash
--- KEYS[2] seller's invoice-number hash (invoice number -> invoice id)
--- KEYS[3] listed invoices by created time (zset, score ms)
--- KEYS[4] listed invoices by amount (zset, score paise)
--- KEYS[5] listed invoices by due time (zset, score ms)
--- KEYS[6] seller's invoices (zset, score created ms)
--- KEYS[7] buyer's invoices (zset, score created ms)
--- KEYS[8] seller's stats hash
--- KEYS[9] buyer's stats hash
--- KEYS[10] buyer's user hash
--- KEYS[11] market event stream
--- KEYS[12] idempotency hash for this request
--- KEYS[13] the caller's session: their token's hash, or their user hash (operator commands)
--- ARGV[1] invoice id
--- ARGV[2] invoice number
--- ARGV[3] seller id
--- ARGV[4] seller display name
--- ARGV[5] buyer id
--- ARGV[6] amount (face value), paise
--- ARGV[7] ask amount, paise (<= amount)
--- ARGV[8] due date, ISO 8601 UTC
--- ARGV[9] due date, epoch ms
--- ARGV[10] description
--- ARGV[11] now, ISO 8601 UTC
--- ARGV[12] now, epoch ms
--- ARGV[13] today, YYYY-MM-DD (daily series)
--- ARGV[14] request body hash ('' when no Idempotency-Key)
--- ARGV[15] idempotency TTL, seconds
--- ARGV[16] market stream length max
--- ARGV[17] latest due date allowed, epoch ms
+-- KEYS[1] invoice_key: the new invoice's hash
+-- KEYS[2] invoice_numbers_key: seller's invoice-number hash (invoice number -> invoice id)
+-- KEYS[3] listed_by_created_key: listed invoices by created time (zset, score ms)
+-- KEYS[4] listed_by_amount_key: listed invoices by amount (zset, score paise)
+-- KEYS[5] listed_by_due_key: listed invoices by due time (zset, score ms)
+-- KEYS[6] seller_invoices_key: seller's invoices (zset, score created ms)
+-- KEYS[7] buyer_invoices_key: buyer's invoices (zset, score created ms)
+-- KEYS[8] seller_stats_key: seller's stats hash
+-- KEYS[9] buyer_stats_key: buyer's stats hash
+-- KEYS[10] buyer_user_key: buyer's user hash
+-- KEYS[11] market_stream_key: market event stream
+-- KEYS[12] idempotency_key: idempotency hash for this request
+-- KEYS[13] session_key: the caller's session: their token's hash, or their user hash (operator commands)
+-- ARGV[1] invoice_id: invoice id
+-- ARGV[2] invoice_number: invoice number
+-- ARGV[3] seller_id: seller id
+-- ARGV[4] seller_name: seller display name
+-- ARGV[5] buyer_id: buyer id
+-- ARGV[6] amount: amount (face value), paise
+-- ARGV[7] ask_amount: ask amount, paise (<= amount)
+-- ARGV[8] due_date: due date, ISO 8601 UTC
+-- ARGV[9] due_at: due date, epoch ms
+-- ARGV[10] description: description
+-- ARGV[11] now_iso: now, ISO 8601 UTC
+-- ARGV[12] now_ms: now, epoch ms
+-- ARGV[13] today: today, YYYY-MM-DD (daily series)
+-- ARGV[14] body_hash: request body hash ('' when no Idempotency-Key)
+-- ARGV[15] idempotency_ttl: idempotency TTL, seconds
+-- ARGV[16] market_stream_maxlen: market stream length max
+-- ARGV[17] due_at_max: latest due date allowed, epoch ms
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | due_date_not_in_future | invalid_field |
 --   invalid_buyer | duplicate_invoice
 -- Events: newInvoiceListed (market)
 
-local refused = caller_refused(KEYS[13], ARGV[3])
+local invoice_key = KEYS[1]
+local invoice_numbers_key = KEYS[2]
+local listed_by_created_key = KEYS[3]
+local listed_by_amount_key = KEYS[4]
+local listed_by_due_key = KEYS[5]
+local seller_invoices_key = KEYS[6]
+local buyer_invoices_key = KEYS[7]
+local seller_stats_key = KEYS[8]
+local buyer_stats_key = KEYS[9]
+local buyer_user_key = KEYS[10]
+local market_stream_key = KEYS[11]
+local idempotency_key = KEYS[12]
+local session_key = KEYS[13]
+local invoice_id = ARGV[1]
+local invoice_number = ARGV[2]
+local seller_id = ARGV[3]
+local seller_name = ARGV[4]
+local buyer_id = ARGV[5]
+local amount = ARGV[6]
+local ask_amount = ARGV[7]
+local due_date = ARGV[8]
+local due_at = ARGV[9]
+local description = ARGV[10]
+local now_iso = ARGV[11]
+local now_ms = ARGV[12]
+local today = ARGV[13]
+local body_hash = ARGV[14]
+local idempotency_ttl = ARGV[15]
+local market_stream_maxlen = ARGV[16]
+local due_at_max = ARGV[17]
+
+local refused = caller_refused(session_key, seller_id)
 if refused then return refused end
-local replay = idempotent_replay(KEYS[12], ARGV[14])
+local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
 -- checked here, after the replay, so that a retry with the same key still gets the first answer
-local due_ms, now_ms = tonumber(ARGV[9]), tonumber(ARGV[12])
-if due_ms <= now_ms then
+if tonumber(due_at) <= tonumber(now_ms) then
   return refuse('due_date_not_in_future', 'dueDate must be in the future')
 end
-if due_ms > tonumber(ARGV[17]) then
+if tonumber(due_at) > tonumber(due_at_max) then
   return refuse('invalid_field', 'dueDate is too far in the future')
 end
-local buyer = redis.call('HMGET', KEYS[10], 'role', 'displayName')
+local buyer = redis.call('HMGET', buyer_user_key, 'role', 'displayName')
 if buyer[1] ~= 'buyer' then
   return refuse('invalid_buyer', 'buyerId does not name a registered buyer')
 end
-if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+if redis.call('HEXISTS', invoice_numbers_key, invoice_number) == 1 then
   return refuse('duplicate_invoice', 'this seller has already listed this invoice number')
 end
 
-local amount = tonumber(ARGV[6])
+local face = tonumber(amount)
 local invoice = {
-  id = ARGV[1], invoiceNumber = ARGV[2], sellerId = ARGV[3], seller = ARGV[4], buyerId = ARGV[5],
-  buyer = buyer[2], amount = ARGV[6], askAmount = ARGV[7], currency = 'INR', dueDate = ARGV[8],
-  dueAt = ARGV[9], status = 'listed', description = ARGV[10], createdAt = ARGV[11], createdAtMs = ARGV[12]}
+  id = invoice_id, invoiceNumber = invoice_number, sellerId = seller_id, seller = seller_name,
+  buyerId = buyer_id, buyer = buyer[2], amount = amount, askAmount = ask_amount, currency = 'INR',
+  dueDate = due_date, dueAt = due_at, status = 'listed', description = description, createdAt = now_iso,
+  createdAtMs = now_ms}
 local fields = {}
 for field, value in pairs(invoice) do
   fields[#fields + 1] = field
   fields[#fields + 1] = value
 end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[12], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
-redis.call('ZADD', KEYS[5], ARGV[9], ARGV[1])
-redis.call('ZADD', KEYS[6], ARGV[12], ARGV[1])
-redis.call('ZADD', KEYS[7], ARGV[12], ARGV[1])
-bump(KEYS[8], 'listedCount', 1)
-bump(KEYS[8], 'listedAmount', amount)
-bump(KEYS[9], 'invoiceCount', 1)
-bump(KEYS[9], 'invoiceAmount', amount)
-bump_daily(ARGV[3], ARGV[13], 'listed', amount)
+redis.call('HSET', invoice_key, unpack(fields))
+redis.call('HSET', invoice_numbers_key, invoice_number, invoice_id)
+redis.call('ZADD', listed_by_created_key, now_ms, invoice_id)
+redis.call('ZADD', listed_by_amount_key, amount, invoice_id)
+redis.call('ZADD', listed_by_due_key, due_at, invoice_id)
+redis.call('ZADD', seller_invoices_key, now_ms, invoice_id)
+redis.call('ZADD', buyer_invoices_key, now_ms, invoice_id)
+bump(seller_stats_key, 'listedCount', 1)
+bump(seller_stats_key, 'listedAmount', face)
+bump(buyer_stats_key, 'invoiceCount', 1)
+bump(buyer_stats_key, 'invoiceAmount', face)
+bump_daily(seller_id, today, 'listed', face)
 
-emit(KEYS[11], ARGV[16], 'newInvoiceListed', obj({
-  'id', S(ARGV[1]), 'invoiceNumber', S(ARGV[2]), 'amount', N(ARGV[6]), 'askAmount', N(ARGV[7]),
-  'seller', S(ARGV[4]), 'buyer', S(buyer[2]), 'dueDate', S(ARGV[8]), 'timestamp', S(ARGV[11])}))
+emit(market_stream_key, market_stream_maxlen, 'newInvoiceListed', obj({
+  'id', S(invoice_id), 'invoiceNumber', S(invoice_number), 'amount', N(amount), 'askAmount', N(ask_amount),
+  'seller', S(seller_name), 'buyer', S(buyer[2]), 'dueDate', S(due_date), 'timestamp', S(now_iso)}))
 
 local result = obj({'invoice', invoice_json(invoice)})
-idempotent_store(KEYS[12], ARGV[14], result, ARGV[15])
+idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)
 return ok(result)

@@ -1,32 +1,32 @@
 -- fund_invoice: an investor buys a listed invoice for `amount` (ask <= amount <= face value).
 -- Investor -> seller; invoice funded; investment created; the investor expects the face value back.
 --
--- KEYS[1] invoice hash
--- KEYS[2] investor's wallet hash
--- KEYS[3] investor's ledger entries stream
--- KEYS[4] investor's event stream
--- KEYS[5] investor's stats hash
--- KEYS[6] investor's investments (zset, score created ms)
--- KEYS[7] investor's invoices (zset, score created ms)
--- KEYS[8] listed invoices by created time
--- KEYS[9] listed invoices by amount
--- KEYS[10] listed invoices by due time
--- KEYS[11] funded invoices by due time (for the overdue task)
--- KEYS[12] the new investment's hash
--- KEYS[13] market event stream
--- KEYS[14] idempotency hash for this request
--- KEYS[15] the caller's session: their token's hash, or their user hash (operator commands)
--- ARGV[1] investor id
--- ARGV[2] investor display name
--- ARGV[3] investment id
--- ARGV[4] amount, paise
--- ARGV[5] now, ISO 8601 UTC
--- ARGV[6] now, epoch ms
--- ARGV[7] today, YYYY-MM-DD (daily series)
--- ARGV[8] request body hash ('' when no Idempotency-Key)
--- ARGV[9] idempotency TTL, seconds
--- ARGV[10] user stream length max
--- ARGV[11] market stream length max
+-- KEYS[1] invoice_key: invoice hash
+-- KEYS[2] investor_wallet_key: investor's wallet hash
+-- KEYS[3] investor_entries_key: investor's ledger entries stream
+-- KEYS[4] investor_stream_key: investor's event stream
+-- KEYS[5] investor_stats_key: investor's stats hash
+-- KEYS[6] investor_investments_key: investor's investments (zset, score created ms)
+-- KEYS[7] investor_invoices_key: investor's invoices (zset, score created ms)
+-- KEYS[8] listed_by_created_key: listed invoices by created time
+-- KEYS[9] listed_by_amount_key: listed invoices by amount
+-- KEYS[10] listed_by_due_key: listed invoices by due time
+-- KEYS[11] funded_by_due_key: funded invoices by due time (for the overdue task)
+-- KEYS[12] investment_key: the new investment's hash
+-- KEYS[13] market_stream_key: market event stream
+-- KEYS[14] idempotency_key: idempotency hash for this request
+-- KEYS[15] session_key: the caller's session: their token's hash, or their user hash (operator commands)
+-- ARGV[1] investor_id: investor id
+-- ARGV[2] investor_name: investor display name
+-- ARGV[3] investment_id: investment id
+-- ARGV[4] amount: amount, paise
+-- ARGV[5] now_iso: now, ISO 8601 UTC
+-- ARGV[6] now_ms: now, epoch ms
+-- ARGV[7] today: today, YYYY-MM-DD (daily series)
+-- ARGV[8] body_hash: request body hash ('' when no Idempotency-Key)
+-- ARGV[9] idempotency_ttl: idempotency TTL, seconds
+-- ARGV[10] user_stream_maxlen: user stream length max
+-- ARGV[11] market_stream_maxlen: market stream length max
 -- Derived keys (from the invoice's sellerId): seller's wallet, ledger entries, event stream, stats,
 -- daily series; investor's daily series.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
@@ -35,75 +35,102 @@
 -- Events: invoiceFunded (seller), investmentSuccess (investor), walletUpdated (seller, investor),
 --   invoiceUpdated (market)
 
-local refused = caller_refused(KEYS[15], ARGV[1])
+local invoice_key = KEYS[1]
+local investor_wallet_key = KEYS[2]
+local investor_entries_key = KEYS[3]
+local investor_stream_key = KEYS[4]
+local investor_stats_key = KEYS[5]
+local investor_investments_key = KEYS[6]
+local investor_invoices_key = KEYS[7]
+local listed_by_created_key = KEYS[8]
+local listed_by_amount_key = KEYS[9]
+local listed_by_due_key = KEYS[10]
+local funded_by_due_key = KEYS[11]
+local investment_key = KEYS[12]
+local market_stream_key = KEYS[13]
+local idempotency_key = KEYS[14]
+local session_key = KEYS[15]
+local investor_id = ARGV[1]
+local investor_name = ARGV[2]
+local investment_id = ARGV[3]
+local amount = tonumber(ARGV[4])
+local now_iso = ARGV[5]
+local now_ms = ARGV[6]
+local today = ARGV[7]
+local body_hash = ARGV[8]
+local idempotency_ttl = ARGV[9]
+local user_stream_maxlen = ARGV[10]
+local market_stream_maxlen = ARGV[11]
+
+local refused = caller_refused(session_key, investor_id)
 if refused then return refused end
-local replay = idempotent_replay(KEYS[14], ARGV[8])
+local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
-local invoice = hgetall(KEYS[1])
+local invoice = hgetall(invoice_key)
 if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
-local investor_id, amount, now_ms = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[6])
 if invoice.sellerId == investor_id then
   return refuse('own_invoice', 'a seller cannot fund their own invoice')
 end
 if invoice.status ~= 'listed' then
   return refuse('invoice_not_listed', 'the invoice is ' .. invoice.status .. ', not listed')
 end
-if tonumber(invoice.dueAt) <= now_ms then
+if tonumber(invoice.dueAt) <= tonumber(now_ms) then
   return refuse('invoice_past_due', 'the invoice is past its due date')
 end
 local face = tonumber(invoice.amount)
 if amount < tonumber(invoice.askAmount) or amount > face then
   return refuse('amount_out_of_range', 'amount must be between askAmount and amount, inclusive')
 end
-local investor = account(investor_id, KEYS[2], KEYS[3], KEYS[4])
+local investor = account(investor_id, investor_wallet_key, investor_entries_key, investor_stream_key)
 local seller = account(invoice.sellerId)
 refused = transfer_refused(investor, seller, amount)
 if refused then return refused end
 
 local what = 'Invoice ' .. invoice.invoiceNumber
 local investor_balance, seller_balance = transfer(investor, seller, amount, 'funding', 'Funded ' .. what,
-  what .. ' funded', invoice.id, ARGV[5], ARGV[10])
+  what .. ' funded', invoice.id, now_iso, user_stream_maxlen)
 
 local profit = face - amount
-invoice.status, invoice.investorId, invoice.investmentId = 'funded', investor_id, ARGV[3]
+invoice.status, invoice.investorId, invoice.investmentId = 'funded', investor_id, investment_id
 invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(amount), int(face), int(profit)
-invoice.fundedAt = ARGV[5]
-redis.call('HSET', KEYS[1], 'status', 'funded', 'investorId', investor_id, 'investor', ARGV[2],
-  'investmentId', ARGV[3], 'fundedAmount', invoice.fundedAmount, 'expectedReturn', invoice.expectedReturn,
-  'profit', invoice.profit, 'fundedAt', ARGV[5])
-redis.call('ZREM', KEYS[8], invoice.id)
-redis.call('ZREM', KEYS[9], invoice.id)
-redis.call('ZREM', KEYS[10], invoice.id)
-redis.call('ZADD', KEYS[11], invoice.dueAt, invoice.id)
+invoice.fundedAt = now_iso
+redis.call('HSET', invoice_key, 'status', 'funded', 'investorId', investor_id, 'investor', investor_name,
+  'investmentId', investment_id, 'fundedAmount', invoice.fundedAmount,
+  'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso)
+redis.call('ZREM', listed_by_created_key, invoice.id)
+redis.call('ZREM', listed_by_amount_key, invoice.id)
+redis.call('ZREM', listed_by_due_key, invoice.id)
+redis.call('ZADD', funded_by_due_key, invoice.dueAt, invoice.id)
 
-local investment = {id = ARGV[3], invoiceId = invoice.id, investorId = investor_id, amount = int(amount),
-  expectedReturn = int(face), profit = int(profit), status = 'active', createdAt = ARGV[5]}
-redis.call('HSET', KEYS[12], 'id', investment.id, 'invoiceId', investment.invoiceId,
+local investment = {id = investment_id, invoiceId = invoice.id, investorId = investor_id,
+  amount = int(amount), expectedReturn = int(face), profit = int(profit), status = 'active',
+  createdAt = now_iso}
+redis.call('HSET', investment_key, 'id', investment.id, 'invoiceId', investment.invoiceId,
   'investorId', investor_id, 'amount', investment.amount, 'expectedReturn', investment.expectedReturn,
-  'profit', investment.profit, 'status', 'active', 'createdAt', ARGV[5])
-redis.call('ZADD', KEYS[6], ARGV[6], ARGV[3])
-redis.call('ZADD', KEYS[7], ARGV[6], invoice.id)
+  'profit', investment.profit, 'status', 'active', 'createdAt', now_iso)
+redis.call('ZADD', investor_investments_key, now_ms, investment_id)
+redis.call('ZADD', investor_invoices_key, now_ms, invoice.id)
 
-bump(KEYS[5], 'investmentCount', 1)
-bump(KEYS[5], 'investedAmount', amount)
-bump(KEYS[5], 'expectedReturn', face)
+bump(investor_stats_key, 'investmentCount', 1)
+bump(investor_stats_key, 'investedAmount', amount)
+bump(investor_stats_key, 'expectedReturn', face)
 local seller_stats = KEY.stats(invoice.sellerId)
 bump(seller_stats, 'fundedCount', 1)
 bump(seller_stats, 'raisedAmount', amount)
-bump_daily(investor_id, ARGV[7], 'invested', amount)
-bump_daily(invoice.sellerId, ARGV[7], 'raised', amount)
+bump_daily(investor_id, today, 'invested', amount)
+bump_daily(invoice.sellerId, today, 'raised', amount)
 
-emit(seller.stream, ARGV[10], 'invoiceFunded', obj({
+emit(seller.stream, user_stream_maxlen, 'invoiceFunded', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
-  'investor', S(ARGV[2]), 'newBalance', int(seller_balance)}))
-emit(investor.stream, ARGV[10], 'investmentSuccess', obj({
+  'investor', S(investor_name), 'newBalance', int(seller_balance)}))
+emit(investor.stream, user_stream_maxlen, 'investmentSuccess', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
   'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(investor_balance)}))
-emit(KEYS[13], ARGV[11], 'invoiceUpdated', obj({
+emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
   'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('funded')}))
 
 local result = obj({'invoice', invoice_json(invoice), 'investment', investment_json(investment),
   'wallet', wallet_json(investor_balance)})
-idempotent_store(KEYS[14], ARGV[8], result, ARGV[9])
+idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)
 return ok(result)

@@ -1,15 +1,18 @@
 -- list_transactions: one page of a wallet's ledger entries, newest first. Read-only.
 --
--- KEYS[1] the account's ledger entries stream
--- ARGV[1] return entries older than this entry id ('' for the newest)
--- ARGV[2] page size
+-- KEYS[1] entries_key: the account's ledger entries stream
+-- ARGV[1] before: return entries older than this entry id ('' for the newest)
+-- ARGV[2] limit: page size
 -- Returns: ok {transactions, nextCursor}
 -- Events: none
 
+local entries_key = KEYS[1]
+local before = ARGV[1]
 local limit = tonumber(ARGV[2])
+
 local newest = '+'
-if ARGV[1] ~= '' then newest = '(' .. ARGV[1] end
-local entries = redis.call('XREVRANGE', KEYS[1], newest, '-', 'COUNT', limit + 1)
+if before ~= '' then newest = '(' .. before end
+local entries = redis.call('XREVRANGE', entries_key, newest, '-', 'COUNT', limit + 1)
 local page = {}
 for i = 1, math.min(#entries, limit) do
   local flat, t = entries[i][2], {}

@@ -1,27 +1,40 @@
 -- register_user: creates a user and an empty wallet; the email is unique in the market.
 --
--- KEYS[1] users-by-email hash (email -> user id)
--- KEYS[2] the new user's hash
--- KEYS[3] the new user's wallet hash
--- KEYS[4] set of all wallet ids (for the ledger check)
--- ARGV[1] user id
--- ARGV[2] email, lower-cased
--- ARGV[3] name
+-- KEYS[1] users_by_email_key: users-by-email hash (email -> user id)
+-- KEYS[2] user_key: the new user's hash
+-- KEYS[3] wallet_key: the new user's wallet hash
+-- KEYS[4] wallets_key: set of all wallet ids (for the ledger check)
+-- ARGV[1] user_id: user id
+-- ARGV[2] email: email, lower-cased
+-- ARGV[3] name: name
 -- ARGV[4] role: seller | investor | buyer
--- ARGV[5] company ('' when none)
--- ARGV[6] display name (company, else name)
--- ARGV[7] password hash (scrypt, encoded)
--- ARGV[8] created at, ISO 8601 UTC
+-- ARGV[5] company: company ('' when none)
+-- ARGV[6] display_name: display name (company, else name)
+-- ARGV[7] password_hash: password hash (scrypt, encoded)
+-- ARGV[8] now_iso: now, ISO 8601 UTC (the user's createdAt)
 -- Returns: ok {} | email_taken
 -- Events: none
 
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then
+local users_by_email_key = KEYS[1]
+local user_key = KEYS[2]
+local wallet_key = KEYS[3]
+local wallets_key = KEYS[4]
+local user_id = ARGV[1]
+local email = ARGV[2]
+local name = ARGV[3]
+local role = ARGV[4]
+local company = ARGV[5]
+local display_name = ARGV[6]
+local password_hash = ARGV[7]
+local now_iso = ARGV[8]
+
+if redis.call('HEXISTS', users_by_email_key, email) == 1 then
   return refuse('email_taken', 'an account with this email already exists')
 end
 
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[2], 'id', ARGV[1], 'email', ARGV[2], 'name', ARGV[3], 'role', ARGV[4],
-  'company', ARGV[5], 'displayName', ARGV[6], 'passwordHash', ARGV[7], 'createdAt', ARGV[8])
-redis.call('HSET', KEYS[3], 'balance', 0, 'currency', 'INR')
-redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSET', users_by_email_key, email, user_id)
+redis.call('HSET', user_key, 'id', user_id, 'email', email, 'name', name, 'role', role,
+  'company', company, 'displayName', display_name, 'passwordHash', password_hash, 'createdAt', now_iso)
+redis.call('HSET', wallet_key, 'balance', 0, 'currency', 'INR')
+redis.call('SADD', wallets_key, user_id)
 return ok('{}')
