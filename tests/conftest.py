@@ -21,7 +21,7 @@ from app import create_app
 from finance.clock import Clock
 from finance.market import Market
 from finance.settings import Settings
-from tests.redis_process import RedisProcess
+from tests.helpers.redis_process import RedisProcess
 
 # fast password hashing, no background aging, and no cap on sign-ups per client address (every test
 # client is one address); everything else as in production
