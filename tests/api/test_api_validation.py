@@ -302,7 +302,7 @@ async def test_bad_status_filter_on_own_lists_is_400_invalid_query(client: Clien
     ("POST", "/health", "GET, HEAD, OPTIONS"),
 ])
 async def test_wrong_method_is_405_with_allow(client: Client, method: str, path: str, allowed: str) -> None:
-    response = await client.open(path, method=method)
+    response = await client.open(path, method=method, json=None)
     assert response.status_code == 405
     assert response.headers["Allow"] == allowed
     assert await error_code(response) == "method_not_allowed"

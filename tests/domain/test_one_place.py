@@ -66,7 +66,7 @@ def test_process_tweaks_are_one_call_at_start(monkeypatch: pytest.MonkeyPatch) -
     from streams import server
 
     monkeypatch.setattr(server, "_tweaked", False)
-    monkeypatch.setattr(ws_stream, "PerMessageDeflate", ws_stream.PerMessageDeflate)
+    monkeypatch.setattr(ws_stream, "PerMessageDeflate", ws_stream.PerMessageDeflate)  # type: ignore[attr-defined]
     monkeypatch.setattr(server, "_tune_garbage_collector", lambda: None)
     server.apply_process_tweaks()
-    assert ws_stream.PerMessageDeflate is server._DeclinedDeflate
+    assert ws_stream.PerMessageDeflate is server._DeclinedDeflate  # type: ignore[attr-defined]

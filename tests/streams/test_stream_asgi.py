@@ -22,8 +22,8 @@ async def test_websocket_scope_carries_the_servers_send_and_http_does_not() -> N
     async def server_send(message: Any) -> None:
         pass
 
-    await app.asgi_app({"type": "websocket", "path": "/ws"}, None, server_send)  # type: ignore[arg-type]
-    await app.asgi_app({"type": "http", "path": "/health"}, None, server_send)  # type: ignore[arg-type]
+    await app.asgi_app({"type": "websocket", "path": "/ws"}, None, server_send)
+    await app.asgi_app({"type": "http", "path": "/health"}, None, server_send)
     assert seen[0][SCOPE_KEY] is server_send
     assert SCOPE_KEY not in seen[1]
 

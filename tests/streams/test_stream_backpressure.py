@@ -39,7 +39,7 @@ async def serving(app: Quart, settings: Settings, keep_alive_seconds: float = 75
     config.keep_alive_timeout = keep_alive_seconds
     configure_hypercorn(config, settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     for _ in range(200):
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -111,7 +111,7 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_delays_no_one
         latencies_ms: list[float] = []
 
         async def read_all(ws: ClientConnection) -> list[str]:
-            ids = []
+            ids: list[str] = []
             async with asyncio.timeout(60):
                 while len(ids) < events_total:
                     frame = json.loads(await ws.recv())

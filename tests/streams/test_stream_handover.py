@@ -165,7 +165,7 @@ async def test_a_feed_made_again_while_an_xread_is_in_flight_leaves_no_gap(
 
     await commit(0)
     tab_a = await hub.subscribe("usr_gap", None, None)
-    real_states = hub_module.stream_states
+    real_states = hub_module.stream_states  # type: ignore[attr-defined]
     in_flight_from: list[str] = []
 
     async def states_while_tab_a_moves_on(redis: Any, keys: list[str]) -> Any:
