@@ -19,7 +19,8 @@ from finance.settings import Settings
 
 async def _check(market: Market) -> int:
     report = await ledger.check(market)
-    print(f"checked {report.wallets} wallets, {report.entries} ledger entries, {report.invoices} invoices")
+    print(f"checked {report.wallets} wallets, {report.system_accounts} system accounts, {report.entries} ledger "
+          f"entries, {report.invoices} invoices")
     for problem in report.problems:
         print(f"BROKEN: {problem}")
     print("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")

@@ -9,7 +9,16 @@ stays the only place that knows a key's shape. See docs/redis-keys.md for types 
 from __future__ import annotations
 
 NAMESPACE = "fin"
+# ledger accounts that are no user's: the bank's side, the platform's fees, and each invoice's escrow
 EXTERNAL_ACCOUNT = "external"
+FEES_ACCOUNT = "platform:fees"
+ESCROW_PREFIX = "escrow:"
+
+
+def escrow_account(invoice_id: str) -> str:
+    """The id of the ledger account that holds money waiting for an invoice (bids, claims)."""
+    return ESCROW_PREFIX + invoice_id
+
 
 # name -> suffix after the market prefix; "{id}" is the one variable part
 TEMPLATES: dict[str, str] = {
@@ -19,6 +28,7 @@ TEMPLATES: dict[str, str] = {
     "wallet": "wallet:{id}",
     "wallet_entries": "wallet:{id}:entries",
     "wallets": "wallets",
+    "system_accounts": "system-accounts",
     "ledger": "ledger",
     "user_stream": "stream:user:{id}",
     "market_stream": "stream:market",
@@ -76,6 +86,10 @@ class Keys:
 
     def wallets(self) -> str:
         return self._key("wallets")
+
+    def system_accounts(self) -> str:
+        """The ids of the system accounts that have entries (escrows, fees)."""
+        return self._key("system_accounts")
 
     def ledger(self) -> str:
         return self._key("ledger")
@@ -138,7 +152,11 @@ class Keys:
 
     def lua_key_functions(self) -> str:
         """Lua source defining ``KEY.<name>(id)`` for every template, for the scripts' prelude."""
-        lines = ["local KEY = {}"]
+        lines = [
+            "local ACCOUNT = {external = " + _lua_string(EXTERNAL_ACCOUNT) + ", fees = " + _lua_string(FEES_ACCOUNT)
+            + ", escrow = function(invoice_id) return " + _lua_string(ESCROW_PREFIX) + " .. invoice_id end}",
+            "local KEY = {}",
+        ]
         for name, template in TEMPLATES.items():
             head, _, tail = (self.prefix + template).partition("{id}")
             if "{id}" in template:

@@ -1,13 +1,16 @@
 """The ledger check: the invariants every money movement must keep, verified on a live Redis.
 
-- the sum of all user balances == deposits - withdrawals, and the external account holds the opposite
+- user wallets + system accounts (each invoice's escrow, the platform's fees) == deposits - withdrawals,
+  and the external account holds the opposite
 - each wallet's balance == the sum of its own ledger entries (credits - debits), and each entry's
   balanceAfter is the running sum
 - no balance is negative (the external account excepted: it is the bank's side)
 - each funded, overdue, repaid or defaulted invoice has exactly one investment, which points back at
   it, with the amount funded and the status that goes with the invoice's
 - each invoice sits in exactly the indexes its status calls for
-- each funding and repayment moved its amount exactly once: one debit and one credit per invoice
+- each funding and repayment moved its amount exactly once: one debit and one credit per invoice; the
+  seller received the price minus the platform fee, and platform:fees the fee
+- an invoice that is closed (funded, repaid, cancelled, ...) holds nothing in its escrow
 
 It is safe to run while the server takes traffic: the figures that must agree are read in one
 MULTI/EXEC each (all balances with the totals; a wallet's balance with its last entry; an invoice
@@ -20,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from finance.keys import EXTERNAL_ACCOUNT
+from finance.keys import EXTERNAL_ACCOUNT, escrow_account
 from finance.market import Market
 
 # invoice status -> the investment status that goes with it
@@ -28,11 +31,14 @@ INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled
 PAGE = 1_000
 # no money moves for an invoice once it is in one of these
 FINAL_STATUSES = {"repaid", "cancelled", "defaulted"}
+# nothing is held for an invoice in one of these: its escrow is empty
+CLOSED_STATUSES = {"funded", "overdue", "repaid", "defaulted", "cancelled"}
 
 
 @dataclass
 class LedgerReport:
     wallets: int = 0
+    system_accounts: int = 0
     entries: int = 0
     invoices: int = 0
     problems: list[str] = field(default_factory=list)
@@ -46,7 +52,7 @@ class LedgerReport:
 
 async def check(market: Market) -> LedgerReport:
     report = LedgerReport()
-    accounts = await _check_totals(market, report)
+    accounts = await _check_totals(market, report)  # user wallets, then system accounts
     # invoices before wallets: an invoice seen in a final status has all its legs written already,
     # so the entries read afterwards hold every one of them
     settled = await _check_invoices(market, report)
@@ -61,26 +67,29 @@ async def _check_totals(market: Market, report: LedgerReport) -> list[str]:
     """Every balance and the totals, in one snapshot (taken again if a wallet was added meanwhile)."""
     keys = market.keys
     for _ in range(5):
-        accounts = sorted(await market.redis.smembers(keys.wallets()))
+        users = sorted(await market.redis.smembers(keys.wallets()))
+        systems = sorted(await market.redis.smembers(keys.system_accounts()))
+        accounts = [*users, *systems]
         async with market.redis.pipeline(transaction=True) as pipe:
             pipe.scard(keys.wallets())
+            pipe.scard(keys.system_accounts())
             for account_id in accounts:
                 pipe.hget(keys.wallet(account_id), "balance")
             pipe.hgetall(keys.ledger())
             pipe.hget(keys.wallet(EXTERNAL_ACCOUNT), "balance")
-            count, *balances, totals, external = await pipe.execute()
-        if count == len(accounts):
+            user_count, system_count, *balances, totals, external = await pipe.execute()
+        if (user_count, system_count) == (len(users), len(systems)):
             break
-    report.wallets = len(accounts)
-    user_total = 0
+    report.wallets, report.system_accounts = len(users), len(systems)
+    total = 0
     for account_id, raw in zip(accounts, balances, strict=True):
         balance = int(raw or 0)
-        user_total += balance
+        total += balance
         if balance < 0:
             report.problems.append(f"wallet {account_id}: negative balance {balance}")
     net_in = int(totals.get("deposits", 0)) - int(totals.get("withdrawals", 0))
-    if user_total != net_in:
-        report.problems.append(f"sum of balances {user_total} != deposits - withdrawals {net_in}")
+    if total != net_in:
+        report.problems.append(f"wallets + system accounts {total} != deposits - withdrawals {net_in}")
     if int(external or 0) != -net_in:
         report.problems.append(f"external account balance {int(external or 0)} != -(deposits - withdrawals) {-net_in}")
     return accounts
@@ -153,7 +162,9 @@ async def _invoice_snapshot(market: Market, key: str, investment_id: str | None)
         pipe.hgetall(keys.investment(investment_id or "-"))
         for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due()):
             pipe.zscore(index, invoice_id)
-        invoice, investment, *scores = await pipe.execute()
+        pipe.hget(keys.wallet(escrow_account(invoice_id)), "balance")
+        invoice, investment, *scores, escrow = await pipe.execute()
+    invoice["escrowBalance"] = escrow or "0"
     investor_id = invoice.get("investorId")
     listed_by_investor = (
         await market.redis.zscore(keys.user_investments(investor_id), investment_id)
@@ -173,6 +184,8 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
     expected = (status == "listed", status == "funded", status == "overdue")
     if (in_listed, in_funded, in_overdue) != expected:
         problems.append(f"{name}: {status} but indexed as listed={in_listed} funded={in_funded} overdue={in_overdue}")
+    if status in CLOSED_STATUSES and invoice["escrowBalance"] != "0":
+        problems.append(f"{name}: {status} but its escrow holds {invoice['escrowBalance']}")
     wanted_investment = INVESTMENT_STATUS.get(status)
     if wanted_investment is None:
         if invoice.get("investmentId"):
@@ -198,8 +211,9 @@ def _leg_problems(invoice: dict[str, str], legs: dict[tuple[str, str, str], int]
     status = invoice.get("status")
     invoice_id = invoice["id"]
     funded = int(invoice.get("fundedAmount") or 0)
+    fee = int(invoice.get("platformFee") or 0)
     repaid = int(invoice["amount"]) if status == "repaid" else 0
-    wanted = {"funding": funded, "repayment": repaid}
+    wanted = {"funding": funded - fee, "fee": fee, "repayment": repaid}
     problems = []
     for kind, amount in wanted.items():
         debit, credit = legs.get((invoice_id, kind, "debit"), 0), legs.get((invoice_id, kind, "credit"), 0)

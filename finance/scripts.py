@@ -232,7 +232,7 @@ class Scripts:
              k.user_invoices(investor_id), *k.listed_indexes(), k.funded_by_due(), k.investment(investment_id),
              k.market_stream(), idem_key, session_key],
             [investor_id, investor_name, investment_id, amount, now.iso, now.epoch_ms, now.day, body_hash,
-             s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max],
+             s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max, s.platform_fee_bps],
         )
 
     async def repay_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 EMBEDDED = "embedded"
+FEE_BPS_MAX = 10_000  # the whole price
+BUYER_ACCEPTANCE_MODES = ("off", "required")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -45,6 +47,23 @@ class Settings:
     auth_attempt_window_seconds: int = 300
     auth_attempts_per_email_max: int = 10
     auth_attempts_per_address_max: int = 100
+    # the marketplace (docs/api.md): the platform's fee at funding, in basis points of the price;
+    # whether a buyer must accept an invoice before it is listed, and for how long it may wait
+    platform_fee_bps: int = 0
+    buyer_acceptance: str = "off"
+    acceptance_window_hours: int = 72
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
+            raise ValueError(f"PLATFORM_FEE_BPS must be 0..{FEE_BPS_MAX}, got {self.platform_fee_bps}")
+        if self.buyer_acceptance not in BUYER_ACCEPTANCE_MODES:
+            raise ValueError(f"BUYER_ACCEPTANCE must be off or required, got {self.buyer_acceptance!r}")
+        if self.acceptance_window_hours < 1:
+            raise ValueError(f"ACCEPTANCE_WINDOW_HOURS must be at least 1, got {self.acceptance_window_hours}")
+
+    @property
+    def acceptance_required(self) -> bool:
+        return self.buyer_acceptance == "required"
 
     @property
     def embedded(self) -> bool:
@@ -83,4 +102,7 @@ class Settings:
             auth_attempts_per_address_max=_int(
                 env, "AUTH_ATTEMPTS_PER_ADDRESS_MAX", defaults.auth_attempts_per_address_max
             ),
+            platform_fee_bps=_int(env, "PLATFORM_FEE_BPS", defaults.platform_fee_bps),
+            buyer_acceptance=(env.get("BUYER_ACCEPTANCE") or defaults.buyer_acceptance).strip().lower(),
+            acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
         )

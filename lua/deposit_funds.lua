@@ -38,7 +38,7 @@ local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
 local user = account(user_id, user_wallet_key, user_entries_key, user_stream_key)
-local external = account('external', external_wallet_key, external_entries_key, nil)
+local external = account(ACCOUNT.external, external_wallet_key, external_entries_key, nil)
 refused = transfer_refused(external, user, amount)
 if refused then return refused end
 

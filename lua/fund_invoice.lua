@@ -1,5 +1,6 @@
 -- fund_invoice: an investor buys a listed invoice for `amount` (ask <= amount <= face value).
--- Investor -> seller; invoice funded; investment created; the investor expects the face value back.
+-- Investor -> seller (the price minus the platform fee) and -> platform:fees (the fee); invoice funded;
+-- investment created; the investor expects the face value back.
 --
 -- KEYS[1] invoice_key: invoice hash
 -- KEYS[2] investor_wallet_key: investor's wallet hash
@@ -27,8 +28,9 @@
 -- ARGV[9] idempotency_ttl: idempotency TTL, seconds
 -- ARGV[10] user_stream_maxlen: user stream length max
 -- ARGV[11] market_stream_maxlen: market stream length max
+-- ARGV[12] fee_bps: the platform fee, basis points of the price (0..10000)
 -- Derived keys (from the invoice's sellerId): seller's wallet, ledger entries, event stream, stats,
--- daily series; investor's daily series.
+-- daily series; investor's daily series; the fees account's wallet and entries, the system accounts set.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
 --   own_invoice | invoice_not_listed | invoice_past_due | amount_out_of_range | insufficient_funds |
 --   balance_limit_exceeded
@@ -61,6 +63,7 @@ local body_hash = ARGV[8]
 local idempotency_ttl = ARGV[9]
 local user_stream_maxlen = ARGV[10]
 local market_stream_maxlen = ARGV[11]
+local fee_bps = tonumber(ARGV[12])
 
 local refused = caller_refused(session_key, investor_id)
 if refused then return refused end
@@ -84,20 +87,31 @@ if amount < tonumber(invoice.askAmount) or amount > face then
 end
 local investor = account(investor_id, investor_wallet_key, investor_entries_key, investor_stream_key)
 local seller = account(invoice.sellerId)
-refused = transfer_refused(investor, seller, amount)
+local fees = system_account(ACCOUNT.fees)
+local fee = fee_of(amount, fee_bps)
+local net = amount - fee
+refused = payout_refused(investor, {{seller, net}, {fees, fee}})
 if refused then return refused end
 
 local what = 'Invoice ' .. invoice.invoiceNumber
-local investor_balance, seller_balance = transfer(investor, seller, amount, 'funding', 'Funded ' .. what,
-  what .. ' funded', invoice.id, now_iso, user_stream_maxlen)
+local investor_balance, seller_balance = balance_of(investor), balance_of(seller)
+if net > 0 then  -- a fee of 10000 bps leaves the seller nothing: no empty entry
+  investor_balance, seller_balance = transfer(investor, seller, net, 'funding', 'Funded ' .. what,
+    what .. ' funded', invoice.id, now_iso, user_stream_maxlen)
+end
+if fee > 0 then
+  investor_balance = transfer(investor, fees, fee, 'fee', 'Platform fee, ' .. what, 'Fee, ' .. what,
+    invoice.id, now_iso, user_stream_maxlen)
+end
 
 local profit = face - amount
 invoice.status, invoice.investorId, invoice.investmentId = 'funded', investor_id, investment_id
 invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(amount), int(face), int(profit)
-invoice.fundedAt = now_iso
+invoice.fundedAt, invoice.platformFee = now_iso, int(fee)
 redis.call('HSET', invoice_key, 'status', 'funded', 'investorId', investor_id, 'investor', investor_name,
   'investmentId', investment_id, 'fundedAmount', invoice.fundedAmount,
-  'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso)
+  'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso,
+  'platformFee', invoice.platformFee)
 redis.call('ZREM', listed_by_created_key, invoice.id)
 redis.call('ZREM', listed_by_amount_key, invoice.id)
 redis.call('ZREM', listed_by_due_key, invoice.id)
@@ -117,13 +131,13 @@ bump(investor_stats_key, 'investedAmount', amount)
 bump(investor_stats_key, 'expectedReturn', face)
 local seller_stats = KEY.stats(invoice.sellerId)
 bump(seller_stats, 'fundedCount', 1)
-bump(seller_stats, 'raisedAmount', amount)
+bump(seller_stats, 'raisedAmount', net)
 bump_daily(investor_id, today, 'invested', amount)
-bump_daily(invoice.sellerId, today, 'raised', amount)
+bump_daily(invoice.sellerId, today, 'raised', net)
 
 emit(seller.stream, user_stream_maxlen, 'invoiceFunded', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
-  'investor', S(investor_name), 'newBalance', int(seller_balance)}))
+  'platformFee', int(fee), 'investor', S(investor_name), 'newBalance', int(seller_balance)}))
 emit(investor.stream, user_stream_maxlen, 'investmentSuccess', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
   'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(investor_balance)}))

@@ -179,6 +179,7 @@ class InvoiceOut(Response):
     funded_amount: int | None
     expected_return: int | None
     profit: int | None
+    platform_fee: Annotated[int | None, documented(description="paise kept by the platform at funding")]
     funded_at: str | None
     repaid_at: str | None
 

@@ -71,6 +71,7 @@ local function invoice_json(t)
     ',"description":' .. S(t.description or '') .. ',"createdAt":' .. S(t.createdAt) ..
     ',"investorId":' .. S(t.investorId) .. ',"fundedAmount":' .. N(t.fundedAmount) ..
     ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
+    ',"platformFee":' .. N(t.platformFee) ..
     ',"fundedAt":' .. S(t.fundedAt) .. ',"repaidAt":' .. S(t.repaidAt) .. '}'
 end
 
@@ -121,6 +122,17 @@ local function account(id, wallet_key, entries_key, stream_key)
           stream = stream_key or KEY.user_stream(id)}
 end
 
+-- A system account: an invoice's escrow (money held for it) or the platform's fees. A ledger account
+-- with a balance and entries like a wallet, but no event stream; the first entry lists it in
+-- KEY.system_accounts() for the ledger check.
+local function system_account(id)
+  return {id = id, wallet = KEY.wallet(id), entries = KEY.wallet_entries(id), system = true}
+end
+
+local function escrow_of(invoice_id)
+  return system_account(ACCOUNT.escrow(invoice_id))
+end
+
 -- Moves `amount` into (type 'credit') or out of (type 'debit') one account: balance, ledger entry
 -- (the entry's stream id is the transaction id) and, for users, walletUpdated on their stream.
 -- The caller has checked the balance. Returns balance_after and the transaction JSON.
@@ -136,7 +148,9 @@ local function post_entry(acct, entry_type, amount, kind, description, invoice_i
     'description', description, 'invoiceId', entry.invoiceId, 'counterparty', counterparty,
     'createdAt', now_iso)
   local transaction = transaction_json(entry_id, entry)
-  if acct.id ~= 'external' then
+  if acct.system then
+    redis.call('SADD', KEY.system_accounts(), acct.id)
+  elseif acct.id ~= ACCOUNT.external then
     emit(acct.stream, user_stream_maxlen, 'walletUpdated',
          obj({'balance', int(balance_after), 'transaction', transaction}))
   end
@@ -153,13 +167,38 @@ local BALANCE_MAX = 1000000000000000
 -- The checks of a movement from payer to payee, before anything is written: a refusal, or nil.
 -- The external account (the bank's side) has neither a floor nor a ceiling.
 local function transfer_refused(payer, payee, amount)
-  if payer.id ~= 'external' and balance_of(payer) < amount then
+  if payer.id ~= ACCOUNT.external and balance_of(payer) < amount then
     return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
   end
-  if payee.id ~= 'external' and balance_of(payee) + amount > BALANCE_MAX then
+  if payee.id ~= ACCOUNT.external and balance_of(payee) + amount > BALANCE_MAX then
     return refuse('balance_limit_exceeded', 'a balance may not exceed 10^15 paise')
   end
   return nil
+end
+
+-- The checks of one payer paying several payees ({account, amount} pairs, amounts >= 0) at once:
+-- the payer's balance against the total first, then each payee's ceiling.
+local function payout_refused(payer, payees)
+  local total = 0
+  for _, leg in ipairs(payees) do total = total + leg[2] end
+  if payer.id ~= ACCOUNT.external and balance_of(payer) < total then
+    return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
+  end
+  for _, leg in ipairs(payees) do
+    if leg[2] > 0 and leg[1].id ~= ACCOUNT.external and balance_of(leg[1]) + leg[2] > BALANCE_MAX then
+      return refuse('balance_limit_exceeded', 'a balance may not exceed 10^15 paise')
+    end
+  end
+  return nil
+end
+
+-- floor(price * bps / 10000), exact: price <= 10^15 and bps <= 10000, but their product is not exact
+-- in a double. With price = high * 10^8 + low, every partial product stays below 2^53.
+local function fee_of(price, bps)
+  local low = price % 100000000
+  local high = (price - low) / 100000000
+  local partial = low * bps
+  return high * bps * 10000 + (partial - partial % 10000) / 10000
 end
 
 -- Both legs of one movement, always together: the payer's debit and the payee's credit, each naming

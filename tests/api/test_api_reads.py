@@ -28,7 +28,7 @@ from tests.helpers.api import (
 
 NOW_ISO = iso_from_ms(START_MS)
 NULL_FUNDING = {"investorId": None, "fundedAmount": None, "expectedReturn": None, "profit": None,
-                "fundedAt": None, "repaidAt": None}
+                "platformFee": None, "fundedAt": None, "repaidAt": None}
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ async def test_fund_returns_invoice_investment_and_wallet(client: Client) -> Non
     data = await post_json(client, f"/api/invoices/{invoice['id']}/fund", t.investor, {"amount": 470_000})
     assert set(data) == {"invoice", "investment", "wallet"}
     assert data["invoice"] == {**invoice, "status": "funded", "investorId": t.investor.id, "fundedAmount": 470_000,
-                               "expectedReturn": 500_000, "profit": 30_000, "fundedAt": NOW_ISO}
+                               "expectedReturn": 500_000, "profit": 30_000, "platformFee": 0, "fundedAt": NOW_ISO}
     assert data["investment"]["id"].startswith("ivt_")
     assert data["investment"] == {"id": data["investment"]["id"], "invoiceId": invoice["id"],
                                   "investorId": t.investor.id, "amount": 470_000, "expectedReturn": 500_000,
