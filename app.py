@@ -24,6 +24,7 @@ from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
+from streams.hub import Hub
 from streams.server import apply_process_tweaks, configure_hypercorn, exit_with_master, shutdown_trigger
 
 log = logging.getLogger("app")
@@ -53,19 +54,21 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         apply_process_tweaks()
         market = Market.create(connect(settings, server=redis_server), settings, clock)
         app.extensions["market"] = market
-        hub = app.extensions["hub"] = start_hub(market, settings, redis_server)
-        exit_with_master(app)
+        hub: Hub | None = None
         aging_task = None
-        if settings.aging_interval_seconds > 0:
-            aging_task = asyncio.create_task(aging.run_forever(market), name="aging")
         try:
+            hub = app.extensions["hub"] = start_hub(market, settings, redis_server)
+            exit_with_master(app)
+            if settings.aging_interval_seconds > 0:
+                aging_task = asyncio.create_task(aging.run_forever(market), name="aging")
             yield
         finally:
             if aging_task is not None:
                 aging_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await aging_task
-            await stop_hub(hub)
+            if hub is not None:
+                await stop_hub(hub)
             await market.redis.aclose()
 
     return app

@@ -16,14 +16,14 @@ class Outcome(StrEnum):
     # a request the server could not read (400), a route or method it does not have (404, 405)
     MALFORMED_JSON = "malformed_json"
     INVALID_REQUEST = "invalid_request"
+    INVALID_QUERY = "invalid_query"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     BODY_TOO_LARGE = "body_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
-    HTTP_ERROR = "http_error"  # any other refusal of the HTTP layer; its status is the layer's
+    HTTP_ERROR = "http_error"  # any other refusal of the HTTP layer, with the layer's own status
     # input that is well-formed but unacceptable (422)
-    INVALID_QUERY = "invalid_query"
     INVALID_FIELD = "invalid_field"
     INVALID_AMOUNT = "invalid_amount"
     AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
@@ -59,6 +59,8 @@ class Outcome(StrEnum):
 
 # the outcomes that are never an HTTP answer
 FRAME_OUTCOMES = frozenset({Outcome.MALFORMED_FRAME, Outcome.UNKNOWN_TYPE, Outcome.FRAME_TOO_LARGE})
+# the one outcome without a status of its own: it carries the HTTP layer's (408, 431, ...)
+LAYER_OUTCOMES = frozenset({Outcome.HTTP_ERROR})
 
 
 class DomainError(Exception):

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from finance.outcomes import Outcome
 from loadtest.stats import OperationStats
 
 REQUEST_TIMEOUT_S = 15.0
@@ -124,7 +125,7 @@ class Api:
             f"/api/invoices/{invoice_id}/fund",
             token=investor.token,
             body={"amount": amount},
-            refusals=frozenset({"invoice_not_listed"}),
+            refusals=frozenset({Outcome.INVOICE_NOT_LISTED.value}),
         )
 
     async def repay(self, buyer: User, invoice_id: str) -> Response:

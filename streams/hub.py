@@ -164,7 +164,7 @@ class Hub:
             try:
                 await self.check_sessions()
             except UNAVAILABLE_ERRORS as error:  # the reader reports outages; try again next round
-                log.debug("subscription check skipped: %s", error)
+                log.debug("session check skipped: %s", error)
 
     async def close_sockets(self, drain_seconds: float = 1.0) -> None:
         """Closes every socket with 1001 and takes no new ones; waits a moment for them to go."""

@@ -10,7 +10,7 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from finance.connection import UNAVAILABLE_ERRORS
-from finance.outcomes import DomainError, Outcome
+from finance.outcomes import LAYER_OUTCOMES, DomainError, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,6 @@ STATUS: dict[Outcome, int] = {
     Outcome.UNSUPPORTED_MEDIA_TYPE: 415,
     Outcome.NOT_FOUND: 404,
     Outcome.METHOD_NOT_ALLOWED: 405,
-    Outcome.HTTP_ERROR: 400,  # the default; a refusal of the HTTP layer answers with its own status
     Outcome.INVALID_QUERY: 400,
     Outcome.INVALID_FIELD: 422,
     Outcome.INVALID_AMOUNT: 422,
@@ -57,7 +56,9 @@ _HTTP_OUTCOMES: dict[int, Outcome] = {
 
 
 def error_response(outcome: Outcome, message: str, status: int | None = None) -> Response:
-    """The envelope with the outcome's status (``status`` only for ``HTTP_ERROR``)."""
+    """The envelope with the outcome's status; ``status`` is only for ``HTTP_ERROR``, which has none."""
+    if (status is None) != (outcome not in LAYER_OUTCOMES):
+        raise ValueError(f"{outcome} takes {'a' if outcome in LAYER_OUTCOMES else 'no'} status of its own")
     status = status or STATUS[outcome]
     body = msgspec.json.encode({"error": {"code": outcome.value, "message": message}})
     response = Response(body, status=status, content_type="application/json")
@@ -88,8 +89,10 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        outcome = _HTTP_OUTCOMES.get(status, Outcome.HTTP_ERROR)
-        response = error_response(outcome, error.description or error.name, status)
+        message = error.description or error.name
+        outcome = _HTTP_OUTCOMES.get(status)
+        response = (error_response(Outcome.HTTP_ERROR, message, status) if outcome is None
+                    else error_response(outcome, message))
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
         return response

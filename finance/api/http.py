@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -26,8 +25,10 @@ Handler = Callable[..., Awaitable[Any]]
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
-_EXACT = msgspec.json.Decoder(float_hook=Decimal)  # every JSON number read from its text, exactly
 _DIGITS_MAX = 20  # an integer with more digits is out of every range we have; it reads as 10**20
+_EXPONENT_DIGITS_MAX = 4
+_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+_FRACTION_OR_EXPONENT = re.compile(rb"[0-9][.eE]")
 
 
 def market() -> Market:
@@ -45,11 +46,10 @@ def decode_body(body: bytes, model: type[Model]) -> Model:
     try:
         result: Model = decoder.decode(body or b"{}")
     except msgspec.ValidationError as error:
-        integral = integral_numbers(body)
-        if integral is None:
+        if not _FRACTION_OR_EXPONENT.search(body):
             raise DomainError(Outcome.INVALID_REQUEST, str(error)) from None
-        try:
-            result = msgspec.convert(integral, model, strict=True)
+        try:  # once more, with the numbers read exactly
+            result = msgspec.convert(_EXACT.decode(body), model, strict=True)
         except msgspec.ValidationError as again:
             raise DomainError(Outcome.INVALID_REQUEST, str(again)) from None
     except msgspec.DecodeError as error:
@@ -57,29 +57,34 @@ def decode_body(body: bytes, model: type[Model]) -> Model:
     return result
 
 
-def integral_numbers(body: bytes) -> Any | None:
-    """The body with every number that has a zero fraction made an ``int``; None when the body holds
-    no such number or holds one with a fraction (nothing to retry: the first refusal stands)."""
-    found = False
+def exact_number(text: str) -> int | float:
+    """msgspec's ``float_hook``: a JSON number written with a fraction or an exponent, from its text.
+    The integer it denotes when its fraction is zero (one above every range we have when it is that
+    large, without building it); otherwise the float, which an integer field refuses."""
+    match = _NUMBER.fullmatch(text)
+    if match is None:  # cannot happen for what msgspec hands over; refuse it as a float would be
+        return float("nan")
+    sign: str = match[1]
+    whole: str = match[2]
+    fraction: str = match[3] or ""
+    exponent: str = match[4] or "0"
+    negative = sign == "-"
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return 0
+    trailing = len(digits) - len(digits.rstrip("0"))
+    if len(exponent.lstrip("+-").lstrip("0")) > _EXPONENT_DIGITS_MAX:
+        shift = (1 if not exponent.startswith("-") else -1) * 10**_EXPONENT_DIGITS_MAX
+    else:
+        shift = int(exponent) - len(fraction) + trailing
+    if shift < 0:
+        return float("-inf") if negative else float("inf")  # a fraction: any float is refused alike
+    if len(digits) - trailing + shift > _DIGITS_MAX:
+        return int((-1 if negative else 1) * 10**_DIGITS_MAX)
+    return int((-1 if negative else 1) * int(digits.rstrip("0")) * 10**shift)
 
-    def exact(value: Any) -> Any:
-        nonlocal found
-        if isinstance(value, Decimal):
-            if not value.is_finite() or value != value.to_integral_value():
-                raise ValueError
-            found = True
-            return int(value) if value.adjusted() < _DIGITS_MAX else (-1 if value < 0 else 1) * 10**_DIGITS_MAX
-        if isinstance(value, dict):
-            return {key: exact(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [exact(item) for item in value]
-        return value
 
-    try:
-        plain = exact(_EXACT.decode(body or b"{}"))
-    except (msgspec.DecodeError, ValueError):
-        return None
-    return plain if found else None
+_EXACT = msgspec.json.Decoder(float_hook=exact_number)  # every number with a fraction or exponent, exactly
 
 
 def json_body(model: type[msgspec.Struct], *, optional: bool = False) -> Callable[[Handler], Handler]:
@@ -187,10 +192,8 @@ async def idempotency(user: User) -> Idempotency | None:
         raise DomainError(Outcome.INVALID_IDEMPOTENCY_KEY,
                           "Idempotency-Key must be 1 to 255 visible ASCII characters")
     raw = await request.get_data(cache=True, as_text=False, parse_form_data=False)
-    try:
-        integral = integral_numbers(raw)  # 100.0 and 100 are the same body
-        value = msgspec.json.decode(raw or b"{}") if integral is None else integral
-        canonical = msgspec.json.encode(value, order="sorted")
+    try:  # one parse; 100.0 and 100 are the same body
+        canonical = msgspec.json.encode(_EXACT.decode(raw or b"{}"), order="sorted")
     except msgspec.DecodeError:
         canonical = raw
     body_hash = hashlib.sha256(canonical).hexdigest()

@@ -13,7 +13,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from finance.clock import FixedClock, iso_from_ms
-from tests.helpers.api import DAY_MS, Actor, Trio, error_code, ledger_state, listed, refused, trio
+from tests.helpers.api import DAY_MS, Actor, Trio, balance, error_code, ledger_state, listed, refused, trio
 
 START_MS = 1_900_000_000_000
 BODY_MAX = 64 * 1024
@@ -40,6 +40,11 @@ AMOUNT_BODIES: list[tuple[str, bytes, int, str]] = [
     ("one-over-the-max-as-exponent", b'{"amount": 1.000000000000001e15}', 422, "invalid_amount"),
     ("huge-exponent", b'{"amount": 1e400}', 422, "invalid_amount"),
     ("giant-exponent", b'{"amount": 1e999999999}', 422, "invalid_amount"),
+    ("exponent-beyond-decimal", b'{"amount": 1e9999999999999999999}', 422, "invalid_amount"),
+    ("tiny-exponent", b'{"amount": 1e-9999999999999999999}', 400, "invalid_request"),
+    ("zero-with-exponent", b'{"amount": 0e25}', 422, "invalid_amount"),
+    ("deeply-nested-unknown-field", b'{"amount": 1, "x": ' + b"[" * 500 + b"1.0" + b"]" * 500 + b"}", 400,
+     "invalid_request"),
     ("fraction-as-string", raw({"amount": "100.0"}), 400, "invalid_request"),
     ("numeric-string", raw({"amount": "100"}), 400, "invalid_request"),
     ("null", raw({"amount": None}), 400, "invalid_request"),
@@ -85,8 +90,10 @@ async def test_bad_amount_body_on_deposit_withdraw_and_fund_is_refused(client: C
     assert await ledger_state(client, t.investor, t.seller) == before
 
 
-@pytest.mark.parametrize("written", [b"100.0", b"1e2", b"1.00E+2", b"100.000000000000000000000000"],
-                         ids=["100.0", "1e2", "1.00E+2", "many-zeros"])
+@pytest.mark.parametrize("written", [b"100.0", b"1e2", b"1.00E+2", b"100.000000000000000000000000", b"1e000000000002",
+                                     b"1000e-1", b"10000000000000000000000e-20"],
+                         ids=["100.0", "1e2", "1.00E+2", "many-zeros", "exponent-leading-zeros", "negative-exponent",
+                              "long-mantissa"])
 async def test_an_integral_number_with_a_fraction_or_exponent_is_that_integer(client: Client, written: bytes) -> None:
     t = await trio(client, investor_money=1_000)
     answer = await send(client, "/api/wallet/deposit", t.investor, b'{"amount": ' + written + b"}")
@@ -94,6 +101,21 @@ async def test_an_integral_number_with_a_fraction_or_exponent_is_that_integer(cl
     assert (await answer.get_json())["wallet"]["balance"] == 1_100
     answer = await send(client, "/api/wallet/withdraw", t.investor, b'{"amount": ' + written + b"}")
     assert (await answer.get_json())["wallet"]["balance"] == 1_000
+
+
+@pytest.mark.parametrize("body", [b'{"amount": 1e9999999999999999999}', b'{"amount": 1e-99999999999999999999}',
+                                  b'{"amount": 1, "x": ' + b"[" * 500 + b"1.0" + b"]" * 500 + b"}",
+                                  b'{"name": "A", "email": "a@example.com", "password": "correct-horse", '
+                                  b'"role": "buyer", "x": 1e9999999999999999999}'],
+                         ids=["huge-exponent", "tiny-exponent", "deep", "register-extra-field"])
+async def test_numbers_no_decimal_can_hold_are_refused_not_a_500_with_an_idempotency_key(client: Client,
+                                                                                        body: bytes) -> None:
+    t = await trio(client, investor_money=1_000)
+    headers = {**t.investor.headers, "Content-Type": "application/json", "Idempotency-Key": "k"}
+    for path in ("/api/wallet/deposit", "/api/auth/register"):
+        response = await client.post(path, data=body, headers=headers)
+        assert response.status_code in (400, 422), await response.get_data(as_text=True)
+    assert await balance(client, t.investor) == 1_000
 
 
 async def test_the_maximum_written_as_an_exponent_is_exact(client: Client) -> None:

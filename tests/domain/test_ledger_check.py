@@ -38,7 +38,7 @@ async def test_check_names_a_balance_that_differs_from_its_entries(client: Clien
     await market.redis.hincrby(market.keys.wallet(investor_id), "balance", 1)
     problems = (await ledger.check(market)).problems
     assert f"wallet {investor_id}: balance 550001 != sum of its entries 550000" in problems
-    assert "sum of balances 1010001 != deposits - withdrawals 1010000" in problems
+    assert "wallets + system accounts 1010001 != deposits - withdrawals 1010000" in problems
 
 
 async def test_check_names_a_negative_balance_and_a_second_investment(client: Client, market: Market) -> None:

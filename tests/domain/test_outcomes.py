@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from finance.api.errors import STATUS
-from finance.outcomes import FRAME_OUTCOMES, Outcome
+from finance.outcomes import FRAME_OUTCOMES, LAYER_OUTCOMES, Outcome
 from finance.scripts import PRELUDE, script_names, script_source
 from tests.helpers.servers import ROOT
 
 CODES = {outcome.value for outcome in Outcome}
 _REFUSED = re.compile(r"refuse\('([a-z_]+)'|return \{'([a-z_]+)'")
 _FUNCTION = re.compile(r"^local function (\w+)\(", re.MULTILINE)
-HTTP_OUTCOMES = [outcome for outcome in Outcome if outcome is not Outcome.OK and outcome not in FRAME_OUTCOMES]
+HTTP_OUTCOMES = [outcome for outcome in Outcome
+                 if outcome is not Outcome.OK and outcome not in FRAME_OUTCOMES | LAYER_OUTCOMES]
 
 
 def _codes_in(source: str) -> set[str]:
@@ -102,6 +103,8 @@ def _documented(path: Path) -> dict[str, set[int]]:
 def test_docs_api_lists_every_outcome_with_its_status() -> None:
     documented = _documented(ROOT / "docs" / "api.md")
     assert documented == {outcome.value: {STATUS[outcome]} for outcome in HTTP_OUTCOMES}
+    text = (ROOT / "docs" / "api.md").read_text()
+    assert [outcome.value for outcome in LAYER_OUTCOMES if f"| `{outcome.value}` |" not in text] == []
 
 
 def test_docs_websocket_lists_every_frame_outcome() -> None:
@@ -111,7 +114,8 @@ def test_docs_websocket_lists_every_frame_outcome() -> None:
 
 def test_no_module_spells_an_error_code_of_its_own() -> None:
     """Outside finance/outcomes.py no string literal is an error code: each is ``Outcome.<NAME>``."""
-    sources = [ROOT / "app.py", *(ROOT / "finance").rglob("*.py"), *(ROOT / "streams").rglob("*.py")]
+    sources = [ROOT / "app.py", *(ROOT / "finance").rglob("*.py"), *(ROOT / "streams").rglob("*.py"),
+               *(ROOT / "loadtest").rglob("*.py")]
     spelled = []
     for path in sources:
         if path == ROOT / "finance" / "outcomes.py":
