@@ -54,6 +54,9 @@ async def create(market: Market, seller: User, new: NewInvoice, idempotency: Ide
         "dueAt": due_ms, "description": description,
         "dueAtMax": now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000,
     }
+    # with BUYER_ACCEPTANCE=required: the window, or the due date if that comes first
+    accept_by = min(now.epoch_ms + market.settings.acceptance_window_hours * 3_600_000, due_ms)
+    invoice["acceptByMs"], invoice["acceptBy"] = accept_by, iso_from_ms(accept_by)
     return await market.scripts.create_invoice(invoice=invoice, session_key=seller.session_key, now=now,
                                                idempotency=idempotency)
 
@@ -67,6 +70,29 @@ async def cancel(market: Market, seller: User, invoice_id: str, idempotency: Ide
     now = market.clock.now()
     return await market.scripts.cancel_invoice(invoice_id=invoice_id, seller_id=seller.id,
                                                session_key=seller.session_key, now=now, idempotency=idempotency)
+
+
+async def accept(market: Market, buyer: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
+    """The buyer confirms an invoice awaiting its acceptance; it is listed at once (irrevocable)."""
+    require_role(buyer, Role.BUYER)
+    return await market.scripts.accept_invoice(invoice_id=invoice_id, buyer_id=buyer.id,
+                                               session_key=buyer.session_key, now=market.clock.now(),
+                                               idempotency=idempotency)
+
+
+REASON_LENGTH_MAX = 500
+
+
+async def reject(market: Market, buyer: User, invoice_id: str, reason: str,
+                 idempotency: Idempotency | None = None) -> Reply:
+    """The buyer refuses an invoice awaiting its acceptance, saying why; it is never listed."""
+    require_role(buyer, Role.BUYER)
+    text = reason.strip()
+    if not text or len(reason) > REASON_LENGTH_MAX:
+        raise DomainError(Outcome.INVALID_FIELD, f"reason must be 1 to {REASON_LENGTH_MAX} characters")
+    return await market.scripts.reject_invoice(invoice_id=invoice_id, buyer_id=buyer.id,
+                                               session_key=buyer.session_key, reason=text,
+                                               now=market.clock.now(), idempotency=idempotency)
 
 
 async def fund(market: Market, investor: User, invoice_id: str, amount: object,

@@ -45,6 +45,7 @@ TEMPLATES: dict[str, str] = {
     "listed_by_due": "market:listed:by-due",
     "funded_by_due": "market:funded:by-due",
     "overdue_by_due": "market:overdue:by-due",
+    "pending_by_deadline": "market:pending-acceptance:by-deadline",
     "idempotency": "idempotency:{id}",
     "attempts_by_email": "auth-attempts:email:{id}",
     "attempts_by_address": "auth-attempts:address:{id}",
@@ -136,6 +137,10 @@ class Keys:
 
     def overdue_by_due(self) -> str:
         return self._key("overdue_by_due")
+
+    def pending_by_deadline(self) -> str:
+        """Invoices awaiting their buyer's acceptance, by acceptance deadline (for the aging task)."""
+        return self._key("pending_by_deadline")
 
     def idempotency(self, user_id: str, method: str, path: str, idempotency_key: str) -> str:
         return self._key("idempotency", f"{user_id}:{method}:{path}:{idempotency_key}")

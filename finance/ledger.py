@@ -30,9 +30,9 @@ from finance.market import Market
 INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled", "defaulted": "defaulted"}
 PAGE = 1_000
 # no money moves for an invoice once it is in one of these
-FINAL_STATUSES = {"repaid", "cancelled", "defaulted"}
+FINAL_STATUSES = {"repaid", "cancelled", "defaulted", "rejected", "expired"}
 # nothing is held for an invoice in one of these: its escrow is empty
-CLOSED_STATUSES = {"funded", "overdue", "repaid", "defaulted", "cancelled"}
+CLOSED_STATUSES = {"funded", "overdue", "repaid", "defaulted", "cancelled", "rejected", "expired"}
 
 
 @dataclass
@@ -160,7 +160,7 @@ async def _invoice_snapshot(market: Market, key: str, investment_id: str | None)
     async with market.redis.pipeline(transaction=True) as pipe:
         pipe.hgetall(key)
         pipe.hgetall(keys.investment(investment_id or "-"))
-        for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due()):
+        for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due(), keys.pending_by_deadline()):
             pipe.zscore(index, invoice_id)
         pipe.hget(keys.wallet(escrow_account(invoice_id)), "balance")
         invoice, investment, *scores, escrow = await pipe.execute()
@@ -178,12 +178,13 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
     problems: list[str] = []
     name, status = f"invoice {invoice.get('id')}", invoice.get("status", "?")
     present = [score is not None for score in scores]
-    in_listed, in_funded, in_overdue = all(present[:3]), present[3], present[4]
+    in_listed, in_funded, in_overdue, in_pending = all(present[:3]), present[3], present[4], present[5]
     if any(present[:3]) and not in_listed:
         problems.append(f"{name}: in some listed indexes but not all")
-    expected = (status == "listed", status == "funded", status == "overdue")
-    if (in_listed, in_funded, in_overdue) != expected:
-        problems.append(f"{name}: {status} but indexed as listed={in_listed} funded={in_funded} overdue={in_overdue}")
+    expected = (status == "listed", status == "funded", status == "overdue", status == "pending_acceptance")
+    if (in_listed, in_funded, in_overdue, in_pending) != expected:
+        problems.append(f"{name}: {status} but indexed as listed={in_listed} funded={in_funded} overdue={in_overdue}"
+                        f" pending={in_pending}")
     if status in CLOSED_STATUSES and invoice["escrowBalance"] != "0":
         problems.append(f"{name}: {status} but its escrow holds {invoice['escrowBalance']}")
     wanted_investment = INVESTMENT_STATUS.get(status)

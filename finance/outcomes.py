@@ -44,6 +44,8 @@ class Outcome(StrEnum):
     INVOICE_NOT_LISTED = "invoice_not_listed"
     INVOICE_NOT_REPAYABLE = "invoice_not_repayable"
     INVOICE_PAST_DUE = "invoice_past_due"
+    INVOICE_NOT_PENDING_ACCEPTANCE = "invoice_not_pending_acceptance"
+    ACCEPTANCE_WINDOW_CLOSED = "acceptance_window_closed"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"
     # too many login or register attempts (429, with Retry-After)

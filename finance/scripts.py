@@ -214,11 +214,34 @@ class Scripts:
         return await self.by_name["create_invoice"].run(
             [k.invoice(invoice["id"]), k.invoice_numbers(seller_id), *k.listed_indexes(),
              k.user_invoices(seller_id), k.user_invoices(buyer_id), k.stats(seller_id), k.stats(buyer_id),
-             k.user(buyer_id), k.market_stream(), idem_key, session_key],
+             k.user(buyer_id), k.market_stream(), idem_key, session_key, k.pending_by_deadline(),
+             k.user_stream(buyer_id)],
             [invoice["id"], invoice["invoiceNumber"], seller_id, invoice["seller"], buyer_id, invoice["amount"],
              invoice["askAmount"], invoice["dueDate"], invoice["dueAt"], invoice["description"], now.iso,
              now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
-             invoice["dueAtMax"]],
+             invoice["dueAtMax"], "1" if s.acceptance_required else "0", invoice["acceptByMs"],
+             invoice["acceptBy"], s.user_stream_length_max],
+        )
+
+    async def accept_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
+                             idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["accept_invoice"].run(
+            [k.invoice(invoice_id), *k.listed_indexes(), k.pending_by_deadline(), k.market_stream(), idem_key,
+             session_key],
+            [buyer_id, now.iso, now.epoch_ms, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max,
+             s.market_stream_length_max],
+        )
+
+    async def reject_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, reason: str,
+                             now: Instant, idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["reject_invoice"].run(
+            [k.invoice(invoice_id), k.pending_by_deadline(), idem_key, session_key],
+            [buyer_id, reason, now.iso, now.epoch_ms, body_hash, s.idempotency_ttl_seconds,
+             s.user_stream_length_max],
         )
 
     async def fund_invoice(self, *, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
@@ -261,8 +284,9 @@ class Scripts:
         k, s = self.keys, self.settings
         grace_ms = s.default_grace_days * 86_400_000
         return await self.by_name["age_invoices"].run(
-            [k.funded_by_due(), k.overdue_by_due(), *k.listed_indexes(), k.market_stream()],
-            [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max],
+            [k.funded_by_due(), k.overdue_by_due(), *k.listed_indexes(), k.market_stream(),
+             k.pending_by_deadline()],
+            [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max, s.user_stream_length_max],
         )
 
     async def query_invoices(self, *, index_key: str, query: InvoiceQuery) -> Reply:

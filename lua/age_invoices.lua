@@ -1,6 +1,7 @@
 -- age_invoices: the periodic task's step. Funded invoices past their due date become overdue;
 -- overdue invoices past due + grace become defaulted (their investment too); listed invoices past
--- their due date can no longer be financed and are cancelled. At most batch_max of each per call.
+-- their due date can no longer be financed and are cancelled; invoices their buyer did not accept by
+-- the deadline (BUYER_ACCEPTANCE=required) expire. At most batch_max of each per call.
 --
 -- KEYS[1] funded_by_due_key: funded invoices by due time
 -- KEYS[2] overdue_by_due_key: overdue invoices by due time
@@ -8,15 +9,18 @@
 -- KEYS[4] listed_by_amount_key: listed invoices by amount
 -- KEYS[5] listed_by_due_key: listed invoices by due time
 -- KEYS[6] market_stream_key: market event stream
+-- KEYS[7] pending_by_deadline_key: invoices pending acceptance by acceptance deadline
 -- ARGV[1] now_ms: now, epoch ms
 -- ARGV[2] now_iso: now, ISO 8601 UTC
 -- ARGV[3] grace_ms: grace before default, ms
 -- ARGV[4] batch_max: batch size max (per transition)
 -- ARGV[5] market_stream_maxlen: market stream length max
+-- ARGV[6] user_stream_maxlen: user stream length max
 -- Derived keys: each aged invoice's hash, its investment's hash, the investor's, seller's and
--- buyer's stats hashes, the seller's invoice-number hash.
--- Returns: ok {overdue, defaulted, expired} (counts)
--- Events: invoiceUpdated (market) per invoice
+-- buyer's stats hashes, the seller's invoice-number hash, the seller's and buyer's event streams.
+-- Returns: ok {overdue, defaulted, expired, unaccepted} (counts)
+-- Events: invoiceUpdated (market) per listed or funded invoice; invoiceExpired (seller, buyer) per
+--   invoice not accepted in time
 
 local funded_by_due_key = KEYS[1]
 local overdue_by_due_key = KEYS[2]
@@ -24,11 +28,13 @@ local listed_by_created_key = KEYS[3]
 local listed_by_amount_key = KEYS[4]
 local listed_by_due_key = KEYS[5]
 local market_stream_key = KEYS[6]
+local pending_by_deadline_key = KEYS[7]
 local now_ms = tonumber(ARGV[1])
 local now_iso = ARGV[2]
 local grace_ms = tonumber(ARGV[3])
 local batch_max = tonumber(ARGV[4])
 local market_stream_maxlen = ARGV[5]
+local user_stream_maxlen = ARGV[6]
 
 local function updated(invoice_key, status)
   local invoice = redis.call('HMGET', invoice_key, 'id', 'invoiceNumber')
@@ -79,4 +85,18 @@ for _, invoice_id in ipairs(expired) do
   updated(key, 'cancelled')
 end
 
-return ok(obj({'overdue', int(#overdue), 'defaulted', int(#defaulted), 'expired', int(#expired)}))
+local unaccepted = redis.call('ZRANGEBYSCORE', pending_by_deadline_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
+for _, invoice_id in ipairs(unaccepted) do
+  local key = KEY.invoice(invoice_id)
+  local invoice = hgetall(key)
+  redis.call('HSET', key, 'status', 'expired', 'expiredAt', now_iso)
+  redis.call('ZREM', pending_by_deadline_key, invoice_id)
+  close_unlisted(invoice)
+  local data = obj({'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber),
+    'reason', S('not accepted by ' .. invoice.acceptBy)})
+  emit(KEY.user_stream(invoice.sellerId), user_stream_maxlen, 'invoiceExpired', data)
+  emit(KEY.user_stream(invoice.buyerId), user_stream_maxlen, 'invoiceExpired', data)
+end
+
+return ok(obj({'overdue', int(#overdue), 'defaulted', int(#defaulted), 'expired', int(#expired),
+  'unaccepted', int(#unaccepted)}))

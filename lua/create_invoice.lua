@@ -1,4 +1,5 @@
--- create_invoice: a seller lists an invoice on the market (status listed).
+-- create_invoice: a seller lists an invoice on the market (status listed), or, where buyers must
+-- accept invoices first (BUYER_ACCEPTANCE=required), submits it to its buyer (pending_acceptance).
 --
 -- KEYS[1] invoice_key: the new invoice's hash
 -- KEYS[2] invoice_numbers_key: seller's invoice-number hash (invoice number -> invoice id)
@@ -13,6 +14,8 @@
 -- KEYS[11] market_stream_key: market event stream
 -- KEYS[12] idempotency_key: idempotency hash for this request
 -- KEYS[13] session_key: the caller's session: their token's hash, or their user hash (operator commands)
+-- KEYS[14] pending_by_deadline_key: invoices pending acceptance by acceptance deadline (zset, score ms)
+-- KEYS[15] buyer_stream_key: buyer's event stream
 -- ARGV[1] invoice_id: invoice id
 -- ARGV[2] invoice_number: invoice number
 -- ARGV[3] seller_id: seller id
@@ -30,9 +33,13 @@
 -- ARGV[15] idempotency_ttl: idempotency TTL, seconds
 -- ARGV[16] market_stream_maxlen: market stream length max
 -- ARGV[17] due_at_max: latest due date allowed, epoch ms
+-- ARGV[18] acceptance_required: '1' when the buyer must accept first, '0' otherwise
+-- ARGV[19] accept_by_ms: acceptance deadline, epoch ms (the window, or the due date if sooner)
+-- ARGV[20] accept_by: acceptance deadline, ISO 8601 UTC
+-- ARGV[21] user_stream_maxlen: user stream length max
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | due_date_not_in_future | invalid_field |
 --   invalid_buyer | duplicate_invoice
--- Events: newInvoiceListed (market)
+-- Events: newInvoiceListed (market); or, acceptance required, acceptanceRequested (buyer)
 
 local invoice_key = KEYS[1]
 local invoice_numbers_key = KEYS[2]
@@ -47,6 +54,8 @@ local buyer_user_key = KEYS[10]
 local market_stream_key = KEYS[11]
 local idempotency_key = KEYS[12]
 local session_key = KEYS[13]
+local pending_by_deadline_key = KEYS[14]
+local buyer_stream_key = KEYS[15]
 local invoice_id = ARGV[1]
 local invoice_number = ARGV[2]
 local seller_id = ARGV[3]
@@ -64,6 +73,10 @@ local body_hash = ARGV[14]
 local idempotency_ttl = ARGV[15]
 local market_stream_maxlen = ARGV[16]
 local due_at_max = ARGV[17]
+local acceptance_required = ARGV[18]
+local accept_by_ms = ARGV[19]
+local accept_by = ARGV[20]
+local user_stream_maxlen = ARGV[21]
 
 local refused = caller_refused(session_key, seller_id)
 if refused then return refused end
@@ -86,11 +99,15 @@ if redis.call('HEXISTS', invoice_numbers_key, invoice_number) == 1 then
 end
 
 local face = tonumber(amount)
+local pending = acceptance_required == '1'
 local invoice = {
   id = invoice_id, invoiceNumber = invoice_number, sellerId = seller_id, seller = seller_name,
   buyerId = buyer_id, buyer = buyer[2], amount = amount, askAmount = ask_amount, currency = 'INR',
   dueDate = due_date, dueAt = due_at, status = 'listed', description = description, createdAt = now_iso,
   createdAtMs = now_ms}
+if pending then
+  invoice.status, invoice.acceptBy, invoice.acceptByMs = 'pending_acceptance', accept_by, accept_by_ms
+end
 local fields = {}
 for field, value in pairs(invoice) do
   fields[#fields + 1] = field
@@ -98,9 +115,6 @@ for field, value in pairs(invoice) do
 end
 redis.call('HSET', invoice_key, unpack(fields))
 redis.call('HSET', invoice_numbers_key, invoice_number, invoice_id)
-redis.call('ZADD', listed_by_created_key, now_ms, invoice_id)
-redis.call('ZADD', listed_by_amount_key, amount, invoice_id)
-redis.call('ZADD', listed_by_due_key, due_at, invoice_id)
 redis.call('ZADD', seller_invoices_key, now_ms, invoice_id)
 redis.call('ZADD', buyer_invoices_key, now_ms, invoice_id)
 bump(seller_stats_key, 'listedCount', 1)
@@ -109,9 +123,15 @@ bump(buyer_stats_key, 'invoiceCount', 1)
 bump(buyer_stats_key, 'invoiceAmount', face)
 bump_daily(seller_id, today, 'listed', face)
 
-emit(market_stream_key, market_stream_maxlen, 'newInvoiceListed', obj({
-  'id', S(invoice_id), 'invoiceNumber', S(invoice_number), 'amount', N(amount), 'askAmount', N(ask_amount),
-  'seller', S(seller_name), 'buyer', S(buyer[2]), 'dueDate', S(due_date), 'timestamp', S(now_iso)}))
+if pending then
+  redis.call('ZADD', pending_by_deadline_key, accept_by_ms, invoice_id)
+  emit(buyer_stream_key, user_stream_maxlen, 'acceptanceRequested', obj({
+    'invoiceId', S(invoice_id), 'invoiceNumber', S(invoice_number), 'amount', N(amount), 'seller', S(seller_name),
+    'dueDate', S(due_date), 'acceptBy', S(accept_by)}))
+else
+  list_on_market(invoice, {listed_by_created_key, listed_by_amount_key, listed_by_due_key}, now_ms,
+    market_stream_key, market_stream_maxlen, now_iso)
+end
 
 local result = obj({'invoice', invoice_json(invoice)})
 idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)

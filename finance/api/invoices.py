@@ -18,6 +18,7 @@ from finance.api.schemas import (
     InvoicesOut,
     MarketplaceQuery,
     OwnInvoicesQuery,
+    RejectRequest,
 )
 from finance.money import AMOUNT_MAX
 from finance.outcomes import DomainError, Outcome
@@ -138,3 +139,27 @@ async def repay(user: User, invoice_id: str, body: EmptyRequest, idempotency: Id
 async def cancel(user: User, invoice_id: str, body: EmptyRequest, idempotency: Idempotency | None) -> Response:
     """The seller withdraws a listed invoice. Honours Idempotency-Key."""
     return reply(await invoices.cancel(market(), user, path_id(invoice_id), idempotency))
+
+
+@blueprint.post("/<invoice_id:invoice_id>/accept")
+@authenticated(Role.BUYER, checked_by_script=True)
+@idempotent
+@json_body(EmptyRequest, optional=True)
+@document_response(InvoiceEnvelope)
+@refuses(404, 409)
+async def accept(user: User, invoice_id: str, body: EmptyRequest, idempotency: Idempotency | None) -> Response:
+    """The buyer confirms an invoice awaiting its acceptance (BUYER_ACCEPTANCE=required); it is listed at
+    once. Irrevocable. Honours Idempotency-Key."""
+    return reply(await invoices.accept(market(), user, path_id(invoice_id), idempotency))
+
+
+@blueprint.post("/<invoice_id:invoice_id>/reject")
+@authenticated(Role.BUYER, checked_by_script=True)
+@idempotent
+@json_body(RejectRequest)
+@document_response(InvoiceEnvelope)
+@refuses(404, 409, 422)
+async def reject(user: User, invoice_id: str, body: RejectRequest, idempotency: Idempotency | None) -> Response:
+    """The buyer refuses an invoice awaiting its acceptance, with a reason for the seller. Honours
+    Idempotency-Key."""
+    return reply(await invoices.reject(market(), user, path_id(invoice_id), body.reason, idempotency))

@@ -19,7 +19,8 @@ INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
 IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
 STREAM_ID_PATTERN = "^[0-9]{1,20}-[0-9]{1,20}$"
 SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
-INVOICE_STATUSES = ("listed", "funded", "overdue", "repaid", "defaulted", "cancelled")
+INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "cancelled",
+                    "rejected", "expired")
 SORTS = ("newest", "amount", "dueDate")
 
 
@@ -67,6 +68,10 @@ class CreateInvoiceRequest(Request):
     ask_amount: Amount
     due_date: Instant
     description: Annotated[str, documented(maxLength=1_000)] | None = None
+
+
+class RejectRequest(Request):
+    reason: Annotated[str, documented(minLength=1, maxLength=500, pattern="\\S", description="why, for the seller")]
 
 
 class ReadUpToRequest(Request):
@@ -180,6 +185,9 @@ class InvoiceOut(Response):
     expected_return: int | None
     profit: int | None
     platform_fee: Annotated[int | None, documented(description="paise kept by the platform at funding")]
+    accept_by: Annotated[str | None, documented(description="BUYER_ACCEPTANCE=required: the buyer's deadline")]
+    accepted_at: str | None
+    rejection_reason: str | None
     funded_at: str | None
     repaid_at: str | None
 

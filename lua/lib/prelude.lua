@@ -71,7 +71,8 @@ local function invoice_json(t)
     ',"description":' .. S(t.description or '') .. ',"createdAt":' .. S(t.createdAt) ..
     ',"investorId":' .. S(t.investorId) .. ',"fundedAmount":' .. N(t.fundedAmount) ..
     ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
-    ',"platformFee":' .. N(t.platformFee) ..
+    ',"platformFee":' .. N(t.platformFee) .. ',"acceptBy":' .. S(t.acceptBy) ..
+    ',"acceptedAt":' .. S(t.acceptedAt) .. ',"rejectionReason":' .. S(t.rejectionReason) ..
     ',"fundedAt":' .. S(t.fundedAt) .. ',"repaidAt":' .. S(t.repaidAt) .. '}'
 end
 
@@ -213,8 +214,30 @@ local function transfer(payer, payee, amount, kind, payer_text, payee_text, invo
   return payer_balance, payee_balance, payer_transaction, payee_transaction
 end
 
+-- Puts an invoice on the market (status listed): the three listed indexes, and newInvoiceListed.
+local function list_on_market(invoice, listed_keys, listed_ms, market_stream_key, maxlen, now_iso)
+  redis.call('ZADD', listed_keys[1], listed_ms, invoice.id)
+  redis.call('ZADD', listed_keys[2], invoice.amount, invoice.id)
+  redis.call('ZADD', listed_keys[3], invoice.dueAt, invoice.id)
+  emit(market_stream_key, maxlen, 'newInvoiceListed', obj({
+    'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', N(invoice.amount),
+    'askAmount', N(invoice.askAmount), 'seller', S(invoice.seller), 'buyer', S(invoice.buyer),
+    'dueDate', S(invoice.dueDate), 'timestamp', S(now_iso)}))
+end
+
 local function bump(stats_key, field, by)
   redis.call('HINCRBY', stats_key, field, by)
+end
+
+-- An invoice that never reached the market closes (rejected by its buyer, or not accepted in time):
+-- its number is free again, and the seller's and buyer's figures count it as cancelled.
+local function close_unlisted(invoice)
+  redis.call('HDEL', KEY.invoice_numbers(invoice.sellerId), invoice.invoiceNumber)
+  local amount = tonumber(invoice.amount)
+  bump(KEY.stats(invoice.sellerId), 'cancelledCount', 1)
+  bump(KEY.stats(invoice.sellerId), 'cancelledAmount', amount)
+  bump(KEY.stats(invoice.buyerId), 'cancelledCount', 1)
+  bump(KEY.stats(invoice.buyerId), 'cancelledAmount', amount)
 end
 
 local function bump_daily(user_id, day, metric, by)

@@ -28,7 +28,8 @@ from tests.helpers.api import (
 
 NOW_ISO = iso_from_ms(START_MS)
 NULL_FUNDING = {"investorId": None, "fundedAmount": None, "expectedReturn": None, "profit": None,
-                "platformFee": None, "fundedAt": None, "repaidAt": None}
+                "platformFee": None, "acceptBy": None, "acceptedAt": None, "rejectionReason": None, "fundedAt": None,
+                "repaidAt": None}
 
 
 @pytest.fixture

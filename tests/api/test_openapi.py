@@ -49,7 +49,7 @@ async def test_every_ref_resolves(document: dict[str, Any]) -> None:
 
 async def test_every_route_documents_its_answers(document: dict[str, Any]) -> None:
     ops = operations(document)
-    assert len(ops) == 22
+    assert len(ops) == 24
     for name, operation in ops.items():
         statuses = set(operation["responses"])
         assert "503" in statuses, name
@@ -65,6 +65,9 @@ async def test_every_route_documents_its_answers(document: dict[str, Any]) -> No
     assert ops["POST /api/auth/login"]["responses"]["429"]["headers"]["Retry-After"]["required"] is True
     assert {"403", "404", "409", "422"} <= set(ops["POST /api/invoices/{invoice_id}/fund"]["responses"])
     assert set(ops["POST /api/auth/logout"]["responses"]) == {"204", "401", "503"}
+    for decision in ("accept", "reject"):
+        assert {"401", "403", "404", "409"} <= set(ops[f"POST /api/invoices/{{invoice_id}}/{decision}"]["responses"])
+    assert "422" in ops["POST /api/invoices/{invoice_id}/reject"]["responses"]
 
 
 async def test_the_contract_constraints_are_in_the_document(document: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ NOW = Instant(1_800_000_000_000)
 IDEM = Idempotency("usr_1", "POST", "/p", "k", "body-hash")
 INVOICE = {"id": "inv_1", "invoiceNumber": "N-1", "sellerId": "usr_s", "seller": "Seller Co", "buyerId": "usr_b",
            "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1,
-           "description": "goods", "dueAtMax": 2}
+           "description": "goods", "dueAtMax": 2, "acceptByMs": 3, "acceptBy": "2026-01-04T00:00:00.000Z"}
 USER = {"id": "usr_u", "email": "e@example.com", "name": "Name", "role": "seller", "company": "Co",
         "displayName": "Co"}
 QUERY = InvoiceQuery(order="asc", score_min="3", score_max="4", cursor_score="5", cursor_member="inv_c", limit=6,
@@ -60,6 +60,10 @@ CALLS: dict[str, dict[str, Any]] = {
                       "idempotency": IDEM},
     "cancel_invoice": {"invoice_id": "inv_1", "seller_id": "usr_s", "session_key": "session", "now": NOW,
                        "idempotency": IDEM},
+    "accept_invoice": {"invoice_id": "inv_1", "buyer_id": "usr_b", "session_key": "session", "now": NOW,
+                       "idempotency": IDEM},
+    "reject_invoice": {"invoice_id": "inv_1", "buyer_id": "usr_b", "session_key": "session", "reason": "not ours",
+                       "now": NOW, "idempotency": IDEM},
     "age_invoices": {"now": NOW, "batch_max": 15},
     "query_invoices": {"index_key": "idx", "query": QUERY},
     "read_invoice": {"invoice_id": "inv_1", "caller_id": "usr_c"},
