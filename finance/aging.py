@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 async def age_once(market: Market) -> dict[str, int]:
     """One pass; loops until a pass finds less than a full batch, so a backlog clears in one call."""
-    total = {"overdue": 0, "defaulted": 0, "expired": 0, "unaccepted": 0}
+    total = {"overdue": 0, "defaulted": 0, "expired": 0, "unaccepted": 0, "bidsExpired": 0}
     batch_max = 500
     while True:
         counts = (await market.scripts.age_invoices(now=market.clock.now(), batch_max=batch_max)).data()

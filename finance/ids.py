@@ -19,3 +19,7 @@ def invoice_id() -> str:
 
 def investment_id() -> str:
     return new_id("ivt")
+
+
+def bid_id() -> str:
+    return new_id("bid")

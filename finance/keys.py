@@ -40,6 +40,10 @@ TEMPLATES: dict[str, str] = {
     "daily": "user:{id}:daily",
     "invoice": "invoice:{id}",
     "investment": "investment:{id}",
+    "bid": "bid:{id}",
+    "invoice_bids": "invoice-bids:{id}",
+    "invoice_bidders": "invoice-bidders:{id}",
+    "bids_by_expiry": "market:bids:by-expiry",
     "listed_by_created": "market:listed:by-created",
     "listed_by_amount": "market:listed:by-amount",
     "listed_by_due": "market:listed:by-due",
@@ -124,6 +128,21 @@ class Keys:
 
     def investment(self, investment_id: str) -> str:
         return self._key("investment", investment_id)
+
+    def bid(self, bid_id: str) -> str:
+        return self._key("bid", bid_id)
+
+    def invoice_bids(self, invoice_id: str) -> str:
+        """The invoice's pending bids (zset, score the amount)."""
+        return self._key("invoice_bids", invoice_id)
+
+    def invoice_bidders(self, invoice_id: str) -> str:
+        """Investor id -> their pending bid's id, for the invoice (one pending bid per investor)."""
+        return self._key("invoice_bidders", invoice_id)
+
+    def bids_by_expiry(self) -> str:
+        """Pending bids with a validUntil, by it (epoch ms), for the aging task."""
+        return self._key("bids_by_expiry")
 
     def listed_index(self, sort: str) -> str:
         return self._key(SORT_INDEXES[sort])

@@ -10,7 +10,8 @@
 - each invoice sits in exactly the indexes its status calls for
 - each funding and repayment moved its amount exactly once: one debit and one credit per invoice; the
   seller received the price minus the platform fee, and platform:fees the fee
-- an invoice that is closed (funded, repaid, cancelled, ...) holds nothing in its escrow
+- an invoice that is closed (funded, repaid, cancelled, ...) holds nothing in its escrow, and a listed
+  one holds exactly its pending bids (so no refunded, withdrawn or accepted bid still holds money)
 
 It is safe to run while the server takes traffic: the figures that must agree are read in one
 MULTI/EXEC each (all balances with the totals; a wallet's balance with its last entry; an invoice
@@ -163,8 +164,10 @@ async def _invoice_snapshot(market: Market, key: str, investment_id: str | None)
         for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due(), keys.pending_by_deadline()):
             pipe.zscore(index, invoice_id)
         pipe.hget(keys.wallet(escrow_account(invoice_id)), "balance")
-        invoice, investment, *scores, escrow = await pipe.execute()
+        pipe.zrange(keys.invoice_bids(invoice_id), 0, -1, withscores=True)
+        invoice, investment, *scores, escrow, bids = await pipe.execute()
     invoice["escrowBalance"] = escrow or "0"
+    invoice["pendingBids"] = str(sum(int(score) for _, score in bids))
     investor_id = invoice.get("investorId")
     listed_by_investor = (
         await market.redis.zscore(keys.user_investments(investor_id), investment_id)
@@ -187,6 +190,8 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
                         f" pending={in_pending}")
     if status in CLOSED_STATUSES and invoice["escrowBalance"] != "0":
         problems.append(f"{name}: {status} but its escrow holds {invoice['escrowBalance']}")
+    if invoice["escrowBalance"] != invoice["pendingBids"]:
+        problems.append(f"{name}: escrow holds {invoice['escrowBalance']}, its pending bids {invoice['pendingBids']}")
     wanted_investment = INVESTMENT_STATUS.get(status)
     if wanted_investment is None:
         if invoice.get("investmentId"):

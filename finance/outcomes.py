@@ -38,6 +38,7 @@ class Outcome(StrEnum):
     OWN_INVOICE = "own_invoice"
     # unknown (404)
     INVOICE_NOT_FOUND = "invoice_not_found"
+    BID_NOT_FOUND = "bid_not_found"
     # state conflicts (409)
     EMAIL_TAKEN = "email_taken"
     DUPLICATE_INVOICE = "duplicate_invoice"
@@ -46,6 +47,9 @@ class Outcome(StrEnum):
     INVOICE_PAST_DUE = "invoice_past_due"
     INVOICE_NOT_PENDING_ACCEPTANCE = "invoice_not_pending_acceptance"
     ACCEPTANCE_WINDOW_CLOSED = "acceptance_window_closed"
+    BID_NOT_PENDING = "bid_not_pending"
+    BID_EXPIRED = "bid_expired"
+    BID_LIMIT_REACHED = "bid_limit_reached"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"
     # too many login or register attempts (429, with Retry-After)

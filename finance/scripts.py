@@ -277,7 +277,44 @@ class Scripts:
         return await self.by_name["cancel_invoice"].run(
             [k.invoice(invoice_id), *k.listed_indexes(), k.invoice_numbers(seller_id), k.stats(seller_id),
              k.market_stream(), idem_key, session_key],
-            [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max],
+            [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
+             s.user_stream_length_max],
+        )
+
+    async def place_bid(self, *, invoice_id: str, investor_id: str, session_key: str, investor_name: str,
+                        new_bid_id: str, amount: int, valid_until: str, valid_until_ms: int | None,
+                        discount_rate_bps: int, now: Instant, idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["place_bid"].run(
+            [k.invoice(invoice_id), k.bid(new_bid_id), k.invoice_bids(invoice_id), k.invoice_bidders(invoice_id),
+             k.bids_by_expiry(), k.wallet(investor_id), k.wallet_entries(investor_id), k.user_stream(investor_id),
+             idem_key, session_key],
+            [investor_id, investor_name, new_bid_id, amount, valid_until, _opt(valid_until_ms), discount_rate_bps,
+             now.iso, now.epoch_ms, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max,
+             s.bids_per_invoice_max],
+        )
+
+    async def withdraw_bid(self, *, invoice_id: str, investor_id: str, session_key: str, now: Instant,
+                           idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["withdraw_bid"].run(
+            [k.invoice(invoice_id), k.invoice_bidders(invoice_id), k.wallet(investor_id),
+             k.wallet_entries(investor_id), k.user_stream(investor_id), idem_key, session_key],
+            [investor_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max],
+        )
+
+    async def accept_bid(self, *, invoice_id: str, bid_id: str, seller_id: str, session_key: str,
+                         investment_id: str, now: Instant, idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["accept_bid"].run(
+            [k.invoice(invoice_id), k.bid(bid_id), *k.listed_indexes(), k.funded_by_due(), k.investment(investment_id),
+             k.wallet(seller_id), k.wallet_entries(seller_id), k.user_stream(seller_id), k.market_stream(), idem_key,
+             session_key],
+            [seller_id, investment_id, now.iso, now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds,
+             s.user_stream_length_max, s.market_stream_length_max, s.platform_fee_bps],
         )
 
     async def age_invoices(self, *, now: Instant, batch_max: int = 500) -> Reply:
@@ -285,7 +322,7 @@ class Scripts:
         grace_ms = s.default_grace_days * 86_400_000
         return await self.by_name["age_invoices"].run(
             [k.funded_by_due(), k.overdue_by_due(), *k.listed_indexes(), k.market_stream(),
-             k.pending_by_deadline()],
+             k.pending_by_deadline(), k.bids_by_expiry()],
             [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max, s.user_stream_length_max],
         )
 

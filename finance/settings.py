@@ -52,12 +52,15 @@ class Settings:
     platform_fee_bps: int = 0
     buyer_acceptance: str = "off"
     acceptance_window_hours: int = 72
+    bids_per_invoice_max: int = 50
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
             raise ValueError(f"PLATFORM_FEE_BPS must be 0..{FEE_BPS_MAX}, got {self.platform_fee_bps}")
         if self.buyer_acceptance not in BUYER_ACCEPTANCE_MODES:
             raise ValueError(f"BUYER_ACCEPTANCE must be off or required, got {self.buyer_acceptance!r}")
+        if self.bids_per_invoice_max < 1:
+            raise ValueError(f"BIDS_PER_INVOICE_MAX must be at least 1, got {self.bids_per_invoice_max}")
         if self.acceptance_window_hours < 1:
             raise ValueError(f"ACCEPTANCE_WINDOW_HOURS must be at least 1, got {self.acceptance_window_hours}")
 
@@ -105,4 +108,5 @@ class Settings:
             platform_fee_bps=_int(env, "PLATFORM_FEE_BPS", defaults.platform_fee_bps),
             buyer_acceptance=(env.get("BUYER_ACCEPTANCE") or defaults.buyer_acceptance).strip().lower(),
             acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
+            bids_per_invoice_max=_int(env, "BIDS_PER_INVOICE_MAX", defaults.bids_per_invoice_max),
         )

@@ -1,7 +1,8 @@
 -- age_invoices: the periodic task's step. Funded invoices past their due date become overdue;
 -- overdue invoices past due + grace become defaulted (their investment too); listed invoices past
 -- their due date can no longer be financed and are cancelled; invoices their buyer did not accept by
--- the deadline (BUYER_ACCEPTANCE=required) expire. At most batch_max of each per call.
+-- the deadline (BUYER_ACCEPTANCE=required) expire; bids past their validUntil, and every pending bid
+-- of a listed invoice that expires, go back to their bidders. At most batch_max of each per call.
 --
 -- KEYS[1] funded_by_due_key: funded invoices by due time
 -- KEYS[2] overdue_by_due_key: overdue invoices by due time
@@ -10,6 +11,7 @@
 -- KEYS[5] listed_by_due_key: listed invoices by due time
 -- KEYS[6] market_stream_key: market event stream
 -- KEYS[7] pending_by_deadline_key: invoices pending acceptance by acceptance deadline
+-- KEYS[8] bids_by_expiry_key: pending bids with a validUntil, by it
 -- ARGV[1] now_ms: now, epoch ms
 -- ARGV[2] now_iso: now, ISO 8601 UTC
 -- ARGV[3] grace_ms: grace before default, ms
@@ -17,10 +19,12 @@
 -- ARGV[5] market_stream_maxlen: market stream length max
 -- ARGV[6] user_stream_maxlen: user stream length max
 -- Derived keys: each aged invoice's hash, its investment's hash, the investor's, seller's and
--- buyer's stats hashes, the seller's invoice-number hash, the seller's and buyer's event streams.
--- Returns: ok {overdue, defaulted, expired, unaccepted} (counts)
+-- buyer's stats hashes, the seller's invoice-number hash, the seller's and buyer's event streams; for
+-- bids: each bid's hash, its invoice's escrow, pending bids and bidders, the bidder's wallet and stream.
+-- Returns: ok {overdue, defaulted, expired, unaccepted, bidsExpired} (counts)
 -- Events: invoiceUpdated (market) per listed or funded invoice; invoiceExpired (seller, buyer) per
---   invoice not accepted in time
+--   invoice not accepted in time; bidExpired (bidder) per bid past validUntil, bidRejected per bid of an
+--   invoice that expired
 
 local funded_by_due_key = KEYS[1]
 local overdue_by_due_key = KEYS[2]
@@ -29,6 +33,7 @@ local listed_by_amount_key = KEYS[4]
 local listed_by_due_key = KEYS[5]
 local market_stream_key = KEYS[6]
 local pending_by_deadline_key = KEYS[7]
+local bids_by_expiry_key = KEYS[8]
 local now_ms = tonumber(ARGV[1])
 local now_iso = ARGV[2]
 local grace_ms = tonumber(ARGV[3])
@@ -77,6 +82,7 @@ for _, invoice_id in ipairs(expired) do
   redis.call('ZREM', listed_by_amount_key, invoice_id)
   redis.call('ZREM', listed_by_due_key, invoice_id)
   redis.call('HDEL', KEY.invoice_numbers(invoice.sellerId), invoice.invoiceNumber)
+  refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
   local amount = tonumber(invoice.amount)
   bump(KEY.stats(invoice.sellerId), 'cancelledCount', 1)
   bump(KEY.stats(invoice.sellerId), 'cancelledAmount', amount)
@@ -98,5 +104,11 @@ for _, invoice_id in ipairs(unaccepted) do
   emit(KEY.user_stream(invoice.buyerId), user_stream_maxlen, 'invoiceExpired', data)
 end
 
+local stale = redis.call('ZRANGEBYSCORE', bids_by_expiry_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
+for _, bid_id in ipairs(stale) do
+  local bid = hgetall(KEY.bid(bid_id))
+  refund_bid(hgetall(KEY.invoice(bid.invoiceId)), bid, 'expired', 'bidExpired', now_iso, user_stream_maxlen)
+end
+
 return ok(obj({'overdue', int(#overdue), 'defaulted', int(#defaulted), 'expired', int(#expired),
-  'unaccepted', int(#unaccepted)}))
+  'unaccepted', int(#unaccepted), 'bidsExpired', int(#stale)}))

@@ -1,4 +1,5 @@
--- cancel_invoice: the seller withdraws a listed invoice. Its invoice number may be listed again.
+-- cancel_invoice: the seller withdraws a listed invoice. Its invoice number may be listed again; every
+-- pending bid goes back to its bidder in the same step.
 --
 -- KEYS[1] invoice_key: invoice hash
 -- KEYS[2] listed_by_created_key: listed invoices by created time
@@ -14,9 +15,11 @@
 -- ARGV[3] body_hash: request body hash ('' when no Idempotency-Key)
 -- ARGV[4] idempotency_ttl: idempotency TTL, seconds
 -- ARGV[5] market_stream_maxlen: market stream length max
--- Derived keys: buyer's stats hash.
+-- ARGV[6] user_stream_maxlen: user stream length max
+-- Derived keys: buyer's stats hash; the invoice's escrow, pending bids and bidders, each bid's hash and
+-- bidder's wallet and event stream, the bids-by-expiry set.
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden | invoice_not_listed
--- Events: invoiceUpdated (market)
+-- Events: invoiceUpdated (market); bidRejected and walletUpdated to each bidder refunded
 
 local invoice_key = KEYS[1]
 local listed_by_created_key = KEYS[2]
@@ -32,6 +35,7 @@ local now_iso = ARGV[2]
 local body_hash = ARGV[3]
 local idempotency_ttl = ARGV[4]
 local market_stream_maxlen = ARGV[5]
+local user_stream_maxlen = ARGV[6]
 
 local refused = caller_refused(session_key, seller_id)
 if refused then return refused end
@@ -62,6 +66,7 @@ bump(seller_stats_key, 'cancelledCount', 1)
 bump(seller_stats_key, 'cancelledAmount', amount)
 bump(KEY.stats(invoice.buyerId), 'cancelledCount', 1)
 bump(KEY.stats(invoice.buyerId), 'cancelledAmount', amount)
+refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
 emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
   'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('cancelled')}))
 

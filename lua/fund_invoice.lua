@@ -30,12 +30,13 @@
 -- ARGV[11] market_stream_maxlen: market stream length max
 -- ARGV[12] fee_bps: the platform fee, basis points of the price (0..10000)
 -- Derived keys (from the invoice's sellerId): seller's wallet, ledger entries, event stream, stats,
--- daily series; investor's daily series; the fees account's wallet and entries, the system accounts set.
+-- daily series; investor's daily series; the fees account's wallet and entries, the system accounts set;
+-- the invoice's pending bids, bidders, escrow, each bid's hash and bidder's wallet, the bids-by-expiry set.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
 --   own_invoice | invoice_not_listed | invoice_past_due | amount_out_of_range | insufficient_funds |
 --   balance_limit_exceeded
 -- Events: invoiceFunded (seller), investmentSuccess (investor), walletUpdated (seller, investor),
---   invoiceUpdated (market)
+--   invoiceUpdated (market); bidRejected and walletUpdated to each bidder whose pending bid is refunded
 
 local invoice_key = KEYS[1]
 local investor_wallet_key = KEYS[2]
@@ -90,8 +91,14 @@ local seller = account(invoice.sellerId)
 local fees = system_account(ACCOUNT.fees)
 local fee = fee_of(amount, fee_bps)
 local net = amount - fee
-refused = payout_refused(investor, {{seller, net}, {fees, fee}})
+-- bought outright: every pending bid goes back to its bidder, the buyer's own included (it counts
+-- towards the price)
+local own_bid_id = redis.call('HGET', KEY.invoice_bidders(invoice.id), investor_id)
+local own_bid = 0
+if own_bid_id then own_bid = tonumber(redis.call('HGET', KEY.bid(own_bid_id), 'amount')) end
+refused = payout_refused(investor, {{seller, net}, {fees, fee}}, balance_of(investor) + own_bid)
 if refused then return refused end
+refund_bids(invoice, nil, 'rejected', 'bidRejected', now_iso, user_stream_maxlen)
 
 local what = 'Invoice ' .. invoice.invoiceNumber
 local investor_balance, seller_balance = balance_of(investor), balance_of(seller)
@@ -104,45 +111,17 @@ if fee > 0 then
     invoice.id, now_iso, user_stream_maxlen)
 end
 
-local profit = face - amount
-invoice.status, invoice.investorId, invoice.investmentId = 'funded', investor_id, investment_id
-invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(amount), int(face), int(profit)
-invoice.fundedAt, invoice.platformFee = now_iso, int(fee)
-redis.call('HSET', invoice_key, 'status', 'funded', 'investorId', investor_id, 'investor', investor_name,
-  'investmentId', investment_id, 'fundedAmount', invoice.fundedAmount,
-  'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso,
-  'platformFee', invoice.platformFee)
-redis.call('ZREM', listed_by_created_key, invoice.id)
-redis.call('ZREM', listed_by_amount_key, invoice.id)
-redis.call('ZREM', listed_by_due_key, invoice.id)
-redis.call('ZADD', funded_by_due_key, invoice.dueAt, invoice.id)
-
-local investment = {id = investment_id, invoiceId = invoice.id, investorId = investor_id,
-  amount = int(amount), expectedReturn = int(face), profit = int(profit), status = 'active',
-  createdAt = now_iso}
-redis.call('HSET', investment_key, 'id', investment.id, 'invoiceId', investment.invoiceId,
-  'investorId', investor_id, 'amount', investment.amount, 'expectedReturn', investment.expectedReturn,
-  'profit', investment.profit, 'status', 'active', 'createdAt', now_iso)
-redis.call('ZADD', investor_investments_key, now_ms, investment_id)
-redis.call('ZADD', investor_invoices_key, now_ms, invoice.id)
-
-bump(investor_stats_key, 'investmentCount', 1)
-bump(investor_stats_key, 'investedAmount', amount)
-bump(investor_stats_key, 'expectedReturn', face)
-local seller_stats = KEY.stats(invoice.sellerId)
-bump(seller_stats, 'fundedCount', 1)
-bump(seller_stats, 'raisedAmount', net)
-bump_daily(investor_id, today, 'invested', amount)
-bump_daily(invoice.sellerId, today, 'raised', net)
-
-emit(seller.stream, user_stream_maxlen, 'invoiceFunded', obj({
-  'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
-  'platformFee', int(fee), 'investor', S(investor_name), 'newBalance', int(seller_balance)}))
-emit(investor.stream, user_stream_maxlen, 'investmentSuccess', obj({
-  'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
-  'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(investor_balance)}))
-emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
-  'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('funded')}))
+local investment = record_funding(invoice, {
+  invoice = invoice_key, listed = {listed_by_created_key, listed_by_amount_key, listed_by_due_key},
+  funded_by_due = funded_by_due_key, investment = investment_key, investor_investments = investor_investments_key,
+  investor_invoices = investor_invoices_key, investor_stats = investor_stats_key, seller_stream = seller.stream,
+  investor_stream = investor.stream, market_stream = market_stream_key,
+}, {
+  investor_id = investor_id, investor_name = investor_name, investment_id = investment_id, price = amount,
+  fee = fee, seller_balance = seller_balance, investor_balance = investor_balance, now_iso = now_iso,
+  now_ms = now_ms, today = today, user_stream_maxlen = user_stream_maxlen,
+  market_stream_maxlen = market_stream_maxlen,
+})
 
 local result = obj({'invoice', invoice_json(invoice), 'investment', investment_json(investment),
   'wallet', wallet_json(investor_balance)})

@@ -16,6 +16,7 @@ from finance.money import AMOUNT_MAX
 from finance.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
 
 INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
+BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"
 IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
 STREAM_ID_PATTERN = "^[0-9]{1,20}-[0-9]{1,20}$"
 SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
@@ -72,6 +73,11 @@ class CreateInvoiceRequest(Request):
 
 class RejectRequest(Request):
     reason: Annotated[str, documented(minLength=1, maxLength=500, pattern="\\S", description="why, for the seller")]
+
+
+class BidRequest(Request):
+    amount: Amount
+    valid_until: Annotated[str | None, documented(format="date-time", description="not after the due date")] = None
 
 
 class ReadUpToRequest(Request):
@@ -216,6 +222,34 @@ class FundOut(Response):
     invoice: InvoiceOut
     investment: InvestmentOut
     wallet: WalletOut
+
+
+class BidOut(Response):
+    id: str
+    invoice_id: str
+    investor_id: str
+    investor: str
+    amount: int
+    discount_rate_bps: Annotated[int, documented(description="annualised discount to the due date, basis points")]
+    valid_until: str | None
+    status: Annotated[str, documented(enum=["pending", "accepted", "rejected", "withdrawn", "refunded", "expired"])]
+    created_at: str
+    updated_at: str
+
+
+class BidWalletOut(Response):
+    bid: BidOut
+    wallet: WalletOut
+
+
+class BidsOut(Response):
+    bids: list[BidOut]
+
+
+class AcceptedBidOut(Response):
+    invoice: InvoiceOut
+    investment: InvestmentOut
+    bid: BidOut
 
 
 class PortfolioItemOut(InvestmentOut):

@@ -82,6 +82,13 @@ local function investment_json(t)
     ',"status":' .. S(t.status) .. ',"createdAt":' .. S(t.createdAt) .. '}'
 end
 
+local function bid_json(t)
+  return '{"id":' .. S(t.id) .. ',"invoiceId":' .. S(t.invoiceId) .. ',"investorId":' .. S(t.investorId) ..
+    ',"investor":' .. S(t.investor) .. ',"amount":' .. N(t.amount) ..
+    ',"discountRateBps":' .. N(t.discountRateBps) .. ',"validUntil":' .. S(t.validUntil) ..
+    ',"status":' .. S(t.status) .. ',"createdAt":' .. S(t.createdAt) .. ',"updatedAt":' .. S(t.updatedAt) .. '}'
+end
+
 local function wallet_json(balance)
   return '{"balance":' .. N(balance) .. ',"currency":"INR"}'
 end
@@ -178,11 +185,12 @@ local function transfer_refused(payer, payee, amount)
 end
 
 -- The checks of one payer paying several payees ({account, amount} pairs, amounts >= 0) at once:
--- the payer's balance against the total first, then each payee's ceiling.
-local function payout_refused(payer, payees)
+-- the payer's balance (or `available`, when money comes back to it first) against the total first,
+-- then each payee's ceiling.
+local function payout_refused(payer, payees, available)
   local total = 0
   for _, leg in ipairs(payees) do total = total + leg[2] end
-  if payer.id ~= ACCOUNT.external and balance_of(payer) < total then
+  if payer.id ~= ACCOUNT.external and (available or balance_of(payer)) < total then
     return refuse('insufficient_funds', 'the wallet balance is lower than the amount')
   end
   for _, leg in ipairs(payees) do
@@ -242,5 +250,88 @@ end
 
 local function bump_daily(user_id, day, metric, by)
   redis.call('HINCRBY', KEY.daily(user_id), day .. ':' .. metric, by)
+end
+
+-- An invoice just funded at `f.price` by one investor, the money already moved (the seller got the
+-- price minus `f.fee`): the invoice and its indexes, the investment, the stats and the funding events.
+-- `k` holds the keys the caller knows. Returns the investment.
+local function record_funding(invoice, k, f)
+  local face = tonumber(invoice.amount)
+  local profit = face - f.price
+  invoice.status, invoice.investorId, invoice.investmentId = 'funded', f.investor_id, f.investment_id
+  invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(f.price), int(face), int(profit)
+  invoice.fundedAt, invoice.platformFee = f.now_iso, int(f.fee)
+  redis.call('HSET', k.invoice, 'status', 'funded', 'investorId', f.investor_id, 'investor', f.investor_name,
+    'investmentId', f.investment_id, 'fundedAmount', invoice.fundedAmount,
+    'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', f.now_iso,
+    'platformFee', invoice.platformFee)
+  redis.call('ZREM', k.listed[1], invoice.id)
+  redis.call('ZREM', k.listed[2], invoice.id)
+  redis.call('ZREM', k.listed[3], invoice.id)
+  redis.call('ZADD', k.funded_by_due, invoice.dueAt, invoice.id)
+
+  local investment = {id = f.investment_id, invoiceId = invoice.id, investorId = f.investor_id,
+    amount = int(f.price), expectedReturn = int(face), profit = int(profit), status = 'active',
+    createdAt = f.now_iso}
+  redis.call('HSET', k.investment, 'id', investment.id, 'invoiceId', investment.invoiceId,
+    'investorId', f.investor_id, 'amount', investment.amount, 'expectedReturn', investment.expectedReturn,
+    'profit', investment.profit, 'status', 'active', 'createdAt', f.now_iso)
+  redis.call('ZADD', k.investor_investments, f.now_ms, f.investment_id)
+  redis.call('ZADD', k.investor_invoices, f.now_ms, invoice.id)
+
+  local net = f.price - f.fee
+  bump(k.investor_stats, 'investmentCount', 1)
+  bump(k.investor_stats, 'investedAmount', f.price)
+  bump(k.investor_stats, 'expectedReturn', face)
+  local seller_stats = KEY.stats(invoice.sellerId)
+  bump(seller_stats, 'fundedCount', 1)
+  bump(seller_stats, 'raisedAmount', net)
+  bump_daily(f.investor_id, f.today, 'invested', f.price)
+  bump_daily(invoice.sellerId, f.today, 'raised', net)
+
+  emit(k.seller_stream, f.user_stream_maxlen, 'invoiceFunded', obj({
+    'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(f.price),
+    'platformFee', int(f.fee), 'investor', S(f.investor_name), 'newBalance', int(f.seller_balance)}))
+  emit(k.investor_stream, f.user_stream_maxlen, 'investmentSuccess', obj({
+    'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(f.price),
+    'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(f.investor_balance)}))
+  emit(k.market_stream, f.market_stream_maxlen, 'invoiceUpdated', obj({
+    'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('funded')}))
+  return investment
+end
+
+-- Takes a bid out of its invoice's pending set (status: accepted, rejected, withdrawn, refunded, expired).
+local function close_bid(invoice_id, bid, status, now_iso)
+  bid.status, bid.updatedAt = status, now_iso
+  redis.call('HSET', KEY.bid(bid.id), 'status', status, 'updatedAt', now_iso)
+  redis.call('ZREM', KEY.invoice_bids(invoice_id), bid.id)
+  redis.call('HDEL', KEY.invoice_bidders(invoice_id), bid.investorId)
+  redis.call('ZREM', KEY.bids_by_expiry(), bid.id)
+end
+
+-- Gives one pending bid's money back to its bidder from the invoice's escrow and closes it, with
+-- `event` to the bidder. A refund is never refused: it is the bidder's own money (it may take a
+-- wallet past 10^15, which stays exact: every escrowed amount left a wallet below it).
+local function refund_bid(invoice, bid, status, event, now_iso, user_stream_maxlen)
+  local amount = tonumber(bid.amount)
+  local bidder = account(bid.investorId)
+  local what = 'Invoice ' .. invoice.invoiceNumber
+  local _, balance = transfer(escrow_of(invoice.id), bidder, amount, 'bid_refund', 'Bid returned, ' .. what,
+    'Bid returned, ' .. what, invoice.id, now_iso, user_stream_maxlen)
+  close_bid(invoice.id, bid, status, now_iso)
+  emit(bidder.stream, user_stream_maxlen, event, obj({'bidId', S(bid.id), 'invoiceId', S(invoice.id),
+    'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount), 'newBalance', int(balance)}))
+end
+
+-- Refunds every pending bid of an invoice but `keep` (a bid id, or nil). Returns how many.
+local function refund_bids(invoice, keep, status, event, now_iso, user_stream_maxlen)
+  local refunded = 0
+  for _, bid_id in ipairs(redis.call('ZRANGE', KEY.invoice_bids(invoice.id), 0, -1)) do
+    if bid_id ~= keep then
+      refund_bid(invoice, hgetall(KEY.bid(bid_id)), status, event, now_iso, user_stream_maxlen)
+      refunded = refunded + 1
+    end
+  end
+  return refunded
 end
 

@@ -49,7 +49,7 @@ async def test_every_ref_resolves(document: dict[str, Any]) -> None:
 
 async def test_every_route_documents_its_answers(document: dict[str, Any]) -> None:
     ops = operations(document)
-    assert len(ops) == 24
+    assert len(ops) == 28
     for name, operation in ops.items():
         statuses = set(operation["responses"])
         assert "503" in statuses, name
@@ -68,6 +68,12 @@ async def test_every_route_documents_its_answers(document: dict[str, Any]) -> No
     for decision in ("accept", "reject"):
         assert {"401", "403", "404", "409"} <= set(ops[f"POST /api/invoices/{{invoice_id}}/{decision}"]["responses"])
     assert "422" in ops["POST /api/invoices/{invoice_id}/reject"]["responses"]
+    assert {"403", "404", "409", "422"} <= set(ops["POST /api/invoices/{invoice_id}/bids"]["responses"])
+    assert {"403", "404", "409"} <= set(ops["POST /api/invoices/{invoice_id}/bids/{bid_id}/accept"]["responses"])
+    assert "404" in ops["DELETE /api/invoices/{invoice_id}/bids/mine"]["responses"]
+    bid_id = next(p for p in ops["POST /api/invoices/{invoice_id}/bids/{bid_id}/accept"]["parameters"]
+                  if p["name"] == "bid_id")
+    assert bid_id["schema"]["pattern"] == "^bid_[0-9a-f]{20}$"
 
 
 async def test_the_contract_constraints_are_in_the_document(document: dict[str, Any]) -> None:

@@ -21,6 +21,10 @@ def clock() -> FixedClock:
     return FixedClock(START_MS)
 
 
+def aged(overdue: int = 0, defaulted: int = 0, expired: int = 0) -> dict[str, int]:
+    return {"overdue": overdue, "defaulted": defaulted, "expired": expired, "unaccepted": 0, "bidsExpired": 0}
+
+
 async def status(client: Client, actor_headers: dict[str, str], invoice_id: str) -> str:
     body = await (await client.get(f"/api/invoices/{invoice_id}", headers=actor_headers)).get_json()
     value: str = body["invoice"]["status"]
@@ -33,13 +37,13 @@ async def test_funded_invoice_turns_overdue_then_defaulted(client: Client, marke
     assert (await fund(client, t.investor, invoice["id"], 95_000)).status_code == 200
 
     clock.advance(10 * DAY_MS)  # due today: repaying "on the due date" is on time
-    assert await aging.age_once(market) == {"overdue": 0, "defaulted": 0, "expired": 0, "unaccepted": 0}
+    assert await aging.age_once(market) == aged(overdue=0, defaulted=0, expired=0)
     clock.advance(1)
-    assert await aging.age_once(market) == {"overdue": 1, "defaulted": 0, "expired": 0, "unaccepted": 0}
+    assert await aging.age_once(market) == aged(overdue=1, defaulted=0, expired=0)
     assert await status(client, t.seller.headers, invoice["id"]) == "overdue"
 
     clock.advance(market.settings.default_grace_days * DAY_MS)
-    assert await aging.age_once(market) == {"overdue": 0, "defaulted": 1, "expired": 0, "unaccepted": 0}
+    assert await aging.age_once(market) == aged(overdue=0, defaulted=1, expired=0)
     assert await status(client, t.investor.headers, invoice["id"]) == "defaulted"
     await deposit(client, t.buyer, 100_000)
     response = await client.post(f"/api/invoices/{invoice['id']}/repay", headers=t.buyer.headers)
@@ -80,7 +84,7 @@ async def test_listed_invoice_past_due_cannot_be_funded_and_expires(
     clock.advance(3 * DAY_MS)
     response = await fund(client, t.investor, invoice["id"], 95_000)
     assert (response.status_code, await error_code(response)) == (409, "invoice_past_due")
-    assert await aging.age_once(market) == {"overdue": 0, "defaulted": 0, "expired": 1, "unaccepted": 0}
+    assert await aging.age_once(market) == aged(overdue=0, defaulted=0, expired=1)
     assert await status(client, t.seller.headers, invoice["id"]) == "cancelled"
     listed = await (await client.get("/api/invoices/marketplace", headers=t.investor.headers)).get_json()
     assert listed["invoices"] == []
