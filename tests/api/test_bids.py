@@ -277,3 +277,27 @@ async def test_fifty_bidders_racing_the_sellers_accept_leave_one_winner_and_ever
         assert await balance(client, t.seller) == 901_234 - fee
         report = await ledger.check(market)
         assert report.ok, report.problems
+
+
+@pytest.mark.real_redis
+async def test_one_investor_replacing_and_withdrawing_at_once_keeps_escrow_equal_to_the_bid(
+        real_backend: Backend, clock: FixedClock) -> None:
+    application = real_backend.app(clock)
+    async with application.test_app():
+        client = application.test_client()
+        market: Market = application.extensions["market"]
+        t = await trio(client, investor_money=2_000_000)
+        invoice = await listed(client, t)
+        for _ in range(3):
+            calls = [bid(client, t.investor, invoice["id"], 900_000 + 2_459 * n) if n % 3 else
+                     client.delete(f"/api/invoices/{invoice['id']}/bids/mine", headers=t.investor.headers)
+                     for n in range(40)]
+            answers = await asyncio.gather(*calls)
+            assert {answer.status_code for answer in answers} <= {200, 404}
+            own = (await get_json(client, f"/api/invoices/{invoice['id']}/bids", t.investor))["bids"]
+            held = own[0]["amount"] if own else 0
+            assert len(own) <= 1
+            assert await escrow(market, invoice["id"]) == held
+            assert await balance(client, t.investor) == 2_000_000 - held
+            report = await ledger.check(market)
+            assert report.ok, report.problems
