@@ -128,6 +128,20 @@ class Api:
             refusals=frozenset({Outcome.INVOICE_NOT_LISTED.value}),
         )
 
+    async def place_bid(self, investor: User, invoice_id: str, amount: int) -> Response:
+        return await self.call(
+            "bid", "POST", f"/api/invoices/{invoice_id}/bids", token=investor.token, body={"amount": amount},
+            # a bid that lands after the seller accepted another is the race's expected loser
+            refusals=frozenset({Outcome.INVOICE_NOT_LISTED.value, Outcome.INSUFFICIENT_FUNDS.value}),
+        )
+
+    async def list_bids(self, seller: User, invoice_id: str) -> Response:
+        return await self.call("bids", "GET", f"/api/invoices/{invoice_id}/bids", token=seller.token)
+
+    async def accept_bid(self, seller: User, invoice_id: str, bid_id: str) -> Response:
+        return await self.call("accept-bid", "POST", f"/api/invoices/{invoice_id}/bids/{bid_id}/accept",
+                               token=seller.token)
+
     async def repay(self, buyer: User, invoice_id: str) -> Response:
         return await self.call("repay", "POST", f"/api/invoices/{invoice_id}/repay", token=buyer.token)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from loadtest.api import Api, User, make_session
+from loadtest.api import Api, Response, User, make_session
 from loadtest.events import CREATE, FUND, REPAY, TriggerLog
 from loadtest.wsclients import PoolResult, WsClientPool
 
@@ -44,6 +44,7 @@ class LoadConfig:
     concurrency: int = 16
     flow_rate: float = 0.0  # invoice flows started per second; 0: as fast as `concurrency` allows
     race: int = 3
+    scenario: str = "buy-now"  # or "auction": racers bid, the seller accepts the best while more bids race in
     repay_fraction: float = 0.5
     deposit_fraction: float = 0.05
     drain_s: float = 2.0
@@ -63,6 +64,8 @@ class LoadConfig:
             raise ValueError(f"ws-clients must be in [0, {WS_CLIENTS_MAX}]")
         if self.flow_rate < 0:
             raise ValueError("flow-rate must be >= 0")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
 
 
 @dataclass
@@ -189,10 +192,13 @@ class Workload:
         racers = rnd.sample(self.users.investors, min(self.config.race, len(self.users.investors)))
         offers = [rnd.randint(ask_amount, amount) for _ in racers]
         self.state.requests += len(racers)
-        results = await asyncio.gather(
-            *(self.api.fund(investor, invoice_id, offer) for investor, offer in zip(racers, offers, strict=True))
-        )
-        winners = [result for result in results if result.ok]
+        if self.config.scenario == "auction":
+            winners = await self.auction(seller, invoice_id, racers, offers, amount)
+        else:
+            results = await asyncio.gather(
+                *(self.api.fund(investor, invoice_id, offer) for investor, offer in zip(racers, offers, strict=True))
+            )
+            winners = [result for result in results if result.ok]
         self.state.fund_wins[invoice_id] = len(winners)
         if not winners:
             return
@@ -202,6 +208,30 @@ class Workload:
             repaid = await self.api.repay(buyer, invoice_id)
             if repaid.ok:
                 self.state.triggers.record(REPAY, invoice_id, repaid.sent_at)
+
+
+    async def auction(self, seller: User, invoice_id: str, racers: list[User], offers: list[int],
+                      face: int) -> list[Response]:
+        """Every racer bids; the seller reads the bids and accepts the best while the racers raise their
+        bids at the same moment (those that land after the acceptance are refused and moved nothing)."""
+        placed = await asyncio.gather(
+            *(self.api.place_bid(investor, invoice_id, offer) for investor, offer in zip(racers, offers, strict=True))
+        )
+        if not any(result.ok for result in placed):
+            return []
+        self.state.requests += 1
+        page = await self.api.list_bids(seller, invoice_id)
+        bids = page.body.get("bids", []) if page.ok and isinstance(page.body, dict) else []
+        if not bids:
+            return []
+        self.state.requests += 1 + len(racers)
+        raised = [self.api.place_bid(investor, invoice_id, min(offer + 1, face))
+                  for investor, offer in zip(racers, offers, strict=True)]
+        accepted, *_ = await asyncio.gather(self.api.accept_bid(seller, invoice_id, str(bids[0]["id"])), *raised)
+        return [accepted] if accepted.ok else []
+
+
+SCENARIOS = ("buy-now", "auction")
 
 
 def ws_url(base_url: str, token: str) -> str:
