@@ -16,6 +16,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,24 @@ def test_latency_runs_from_trigger_and_from_commit_for_every_delivery() -> None:
     assert samples.deliveries == 2
     assert [round(v) for v in samples.trigger_ms] == [10, 20]
     assert [round(v) for v in samples.commit_ms] == [5, 15]
+
+
+@pytest.mark.real_redis
+def test_auction_run_has_one_winner_per_invoice_and_a_balanced_ledger(served: tuple[Managed, Managed],
+                                                                      tmp_path: Path) -> None:
+    """The auction scenario: racers bid, the seller accepts the best while raised bids race in."""
+    redis, app = served
+    out = tmp_path / "auction.json"
+    command = [
+        sys.executable, "-m", "loadtest", "--url", app.url, "--redis-url", redis.url, "--out", str(out),
+        "--scenario", "auction", "--duration", "3", "--sellers", "2", "--investors", "6", "--buyers", "2",
+        "--ws-clients", "0", "--concurrency", "4", "--race", "4", "--seed", "11", "--quiet",
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert out.exists(), completed.stdout + completed.stderr
+    result = json.loads(out.read_text())
+    checks, operations = result["checks"], result["operations"]
+    assert checks["invoices_raced"] > 0 and checks["double_fundings"] == 0, completed.stdout
+    assert checks["ledger"]["ok"] and checks["http_errors"] == 0, completed.stdout
+    assert operations["accept-bid"]["ok"] > 0 and operations["bid"]["ok"] > 0, completed.stdout
+    assert operations["bid"]["refused"] == operations["bid"]["count"] - operations["bid"]["ok"]
