@@ -301,3 +301,15 @@ async def test_one_investor_replacing_and_withdrawing_at_once_keeps_escrow_equal
             assert await balance(client, t.investor) == 2_000_000 - held
             report = await ledger.check(market)
             assert report.ok, report.problems
+
+
+async def test_the_check_finds_escrow_that_differs_from_the_pending_bids(client: Client, market: Market) -> None:
+    t = await trio(client, investor_money=2_000_000)
+    invoice = await listed(client, t)
+    await bid(client, t.investor, invoice["id"], 950_000)
+    assert (await ledger.check(market)).ok
+    # a bid that left the pending set while its money stayed behind
+    bid_id = await market.redis.hget(market.keys.invoice_bidders(invoice["id"]), t.investor.id)
+    await market.redis.zrem(market.keys.invoice_bids(invoice["id"]), bid_id)
+    problems = (await ledger.check(market)).problems
+    assert f"invoice {invoice['id']}: escrow holds 950000, its pending bids 0" in problems
