@@ -106,9 +106,55 @@ def expected_values(kwargs: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+# every setting a wrapper passes, each a value no other argument has, so that two swapped show
+SETTINGS = Settings(idempotency_ttl_seconds=86_401, user_stream_length_max=1_001, market_stream_length_max=10_002,
+                    platform_fee_bps=123, bids_per_invoice_max=47, auth_attempt_window_seconds=301,
+                    auth_attempts_per_email_max=11, auth_attempts_per_address_max=101, default_grace_days=29)
+ROLES = ("seller", "buyer", "investor", "user")
+# header key name (after the role) -> Keys method of that role's id
+ROLE_KEYS = {"wallet": "wallet", "entries": "wallet_entries", "stream": "user_stream", "stats": "stats",
+             "invoices": "user_invoices", "investments": "user_investments", "user": "user"}
+
+
+def expected_settings() -> dict[str, Any]:
+    s = SETTINGS
+    return {"idempotency_ttl": s.idempotency_ttl_seconds, "user_stream_maxlen": s.user_stream_length_max,
+            "market_stream_maxlen": s.market_stream_length_max, "fee_bps": s.platform_fee_bps,
+            "bids_max": s.bids_per_invoice_max, "window_ms": s.auth_attempt_window_seconds * 1000,
+            "email_attempts_max": s.auth_attempts_per_email_max,
+            "address_attempts_max": s.auth_attempts_per_address_max, "grace_ms": s.default_grace_days * 86_400_000}
+
+
+def expected_keys(values: dict[str, Any]) -> dict[str, str]:
+    """What a KEYS of a given header name must be: the market's fixed keys, and the keys of the ids the
+    call gives (a role's wallet, stream, stats and lists; the invoice's, the bid's, the investment's)."""
+    k = Keys()
+    found = {"market_stream_key": k.market_stream(), "funded_by_due_key": k.funded_by_due(),
+             "overdue_by_due_key": k.overdue_by_due(), "pending_by_deadline_key": k.pending_by_deadline(),
+             "bids_by_expiry_key": k.bids_by_expiry(), "users_by_email_key": k.users_by_email(),
+             "wallets_key": k.wallets(), "ledger_totals_key": k.ledger(),
+             "external_wallet_key": k.wallet("external"), "external_entries_key": k.wallet_entries("external")}
+    found.update(zip(("listed_by_created_key", "listed_by_amount_key", "listed_by_due_key"), k.listed_indexes(),
+                     strict=True))
+    for role in ROLES:
+        if f"{role}_id" in values:
+            for name, method in ROLE_KEYS.items():
+                found[f"{role}_{name}_key"] = getattr(k, method)(values[f"{role}_id"])
+    if "invoice_id" in values:
+        found.update(invoice_key=k.invoice(values["invoice_id"]), bids_key=k.invoice_bids(values["invoice_id"]),
+                     bidders_key=k.invoice_bidders(values["invoice_id"]))
+    if "seller_id" in values:
+        found["invoice_numbers_key"] = k.invoice_numbers(values["seller_id"])
+    for ident, key in (("bid_id", "bid_key"), ("new_bid_id", "new_bid_key"), ("investment_id", "investment_key")):
+        if ident in values:
+            found[key] = getattr(k, "bid" if "bid" in ident else "investment")(values[ident])
+    return found
+
+
 def misplaced(header: Header, keys: list[str], args: list[Any], kwargs: dict[str, Any]) -> list[str]:
     """The KEYS and ARGV whose header name says which argument they are, holding something else."""
-    expected = expected_values(kwargs)
+    expected = expected_values(kwargs) | expected_settings()
+    expected |= expected_keys(expected)
     return [f"{header_name}={value!r}"
             for names, values in ((header.key_names, keys), (header.arg_names, args))
             for header_name, value in zip(names, values, strict=True)
@@ -117,7 +163,7 @@ def misplaced(header: Header, keys: list[str], args: list[Any], kwargs: dict[str
 
 async def recorded_call(name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[LuaScript, list[str], list[Any]]:
     """The KEYS and ARGV the wrapper of script `name` passes for its CALLS entry (nothing runs)."""
-    scripts = Scripts(fakeredis.FakeAsyncRedis(), Keys(), Settings())
+    scripts = Scripts(fakeredis.FakeAsyncRedis(), Keys(), SETTINGS)
     script: LuaScript = scripts.by_name[name]
     seen: list[tuple[list[str], list[Any]]] = []
 
