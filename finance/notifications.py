@@ -15,7 +15,7 @@ from redis.exceptions import WatchError
 
 from finance.clock import iso_from_ms
 from finance.market import Market
-from finance.stream_ids import Order, id_of, order_of, parse_stream_id
+from finance.stream_ids import ZERO, ZERO_ID, Order, exclusive, id_of, order_of, parse_stream_id
 
 
 def _item(entry_id: str, fields: dict[str, str], last_read: Order | None) -> dict[str, Any]:
@@ -38,7 +38,7 @@ async def _unread(redis: Redis, key: str, last_read: Order | None, length: int,
     if last_read >= order_of(newest[0][0]):
         return 0
     # some read, some not: count what is left (at most the stream's cap)
-    entries = await redis.xrange(key, min="(" + id_of(last_read), max="+")
+    entries = await redis.xrange(key, min=exclusive(id_of(last_read)), max="+")
     return len(entries)
 
 
@@ -48,7 +48,7 @@ async def list_notifications(market: Market, user_id: str, before: Order | None,
     async with market.redis.pipeline(transaction=True) as pipe:
         pipe.get(market.keys.notifications_read(user_id))
         # 0-0 is below every entry (and Redis refuses it as an exclusive end): up to it is nothing
-        end = "+" if before is None else "0-0" if before == (0, 0) else "(" + id_of(before)
+        end = "+" if before is None else ZERO_ID if before == ZERO else exclusive(id_of(before))
         pipe.xrevrange(key, max=end, min="-", count=limit + 1)
         pipe.xlen(key)
         pipe.xrange(key, count=1)

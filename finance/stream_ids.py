@@ -11,7 +11,10 @@ from finance.outcomes import DomainError, Outcome
 
 Order = tuple[int, int]
 ZERO: Final[Order] = (0, 0)  # below every entry
-_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")  # ASCII digits only, as Redis reads them
+ZERO_ID: Final = "0-0"
+_PART = "[0-9]{1,20}"  # ASCII digits only, as Redis reads them
+_STREAM_ID = re.compile(f"({_PART})-({_PART})")
+STREAM_ID_PATTERN: Final = f"^{_PART}-{_PART}$"  # the same, for the OpenAPI document
 _UINT64_MAX = 2**64 - 1  # Redis keeps each part of an entry id as an unsigned 64-bit integer
 
 
@@ -39,11 +42,17 @@ def id_of(order: Order) -> str:
     return f"{order[0]}-{order[1]}"
 
 
-def cursor_order(raw: str | None, field: str = "before") -> Order | None:
-    """A page cursor that is a stream id (clamped to Redis's range); None when absent; else invalid_query."""
+def exclusive(entry_id: str) -> str:
+    """A range bound that leaves ``entry_id`` itself out (XRANGE's ``(``)."""
+    return "(" + entry_id
+
+
+def cursor_order(raw: str | None, field: str = "before", *, clamp: bool = True) -> Order | None:
+    """A cursor that is a stream id (``clamp``: parts past Redis's range read as its end); None when
+    absent; else invalid_query."""
     if raw is None:
         return None
-    order = parse_stream_id(raw, clamp=True)
+    order = parse_stream_id(raw, clamp=clamp)
     if order is None:
         raise DomainError(Outcome.INVALID_QUERY, f"{field} must be a stream id such as 1732412345678-0")
     return order

@@ -5,6 +5,7 @@ from __future__ import annotations
 from finance.market import Market
 from finance.money import CURRENCY, require_amount
 from finance.scripts import Idempotency, Reply
+from finance.stream_ids import ZERO_ID
 from finance.users import User
 
 
@@ -27,6 +28,6 @@ async def withdraw(market: Market, user: User, amount: object, idempotency: Idem
 
 async def transactions(market: Market, user_id: str, before: str = "", limit: int = 20) -> Reply:
     """Newest first; ``before`` is the ``nextCursor`` of the previous page (a ledger entry id)."""
-    if before == "0-0":  # nothing comes before it (and Redis refuses it as an exclusive end)
+    if before == ZERO_ID:  # nothing comes before it (and Redis refuses it as an exclusive end)
         return Reply('{"transactions":[],"nextCursor":null}')
     return await market.scripts.list_transactions(account_id=user_id, before=before, limit=limit)

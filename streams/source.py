@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from finance.stream_ids import ZERO, Order, order_of
+from finance.stream_ids import ZERO, Order, exclusive, order_of
 
 # (entry id, {"event": ..., "data": ...}) as redis-py returns stream entries
 Entry = tuple[str, dict[str, str]]
@@ -72,7 +72,7 @@ async def read_page(redis: Redis, key: str, after: str, upto: str, count: int) -
     (so the caller can tell whether trimming overtook its cursor)."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.xinfo_stream(key)
-        pipe.xrange(key, min="(" + after, max=upto, count=count)
+        pipe.xrange(key, min=exclusive(after), max=upto, count=count)
         info, entries = await pipe.execute(raise_on_error=False)
     if isinstance(entries, BaseException):
         raise entries

@@ -21,7 +21,7 @@ from finance.api.errors import error_response, unavailable_response
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
-from finance.stream_ids import Order, parse_stream_id
+from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
@@ -52,13 +52,9 @@ def _token() -> str:
 
 
 def _since(name: str) -> Order | None:
-    raw = websocket.args.get(name)
-    if raw is None or raw == "":
-        return None
-    order = parse_stream_id(raw)
-    if order is None:
-        raise DomainError(Outcome.INVALID_QUERY, f"{name} must be a stream id such as 1732412345678-0")
-    return order
+    """``since``/``marketSince``: absent or empty is the connection's start; not clamped (an id Redis
+    could not hold is refused, so a client cannot skip ahead of every entry by accident)."""
+    return cursor_order(websocket.args.get(name) or None, name, clamp=False)
 
 
 def answer(message: str | bytes) -> str:

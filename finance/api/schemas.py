@@ -13,12 +13,12 @@ from typing import Annotated, Any
 import msgspec
 
 from finance.money import AMOUNT_MAX
+from finance.stream_ids import STREAM_ID_PATTERN
 from finance.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
 
 INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
 BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"
 IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
-STREAM_ID_PATTERN = "^[0-9]{1,20}-[0-9]{1,20}$"
 SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
 INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "cancelled",
                     "rejected", "expired")
