@@ -68,7 +68,8 @@ def test_the_runtime_imports_no_dev_tool() -> None:
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh virtualenv with ``pip install .`` of a copy of the checkout (no extras, no dev tools)."""
+    """A fresh virtualenv with the project's wheel installed (built from a copy of the checkout; no extras,
+    no dev tools)."""
     scratch = tmp_path_factory.mktemp("install")
     source = scratch / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
@@ -78,7 +79,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source)],
+    wheels = scratch / "wheels"
+    subprocess.run([str(python), "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
+                    "--wheel-dir", str(wheels), str(source)], check=True, env=env, timeout=600)
+    [wheel] = wheels.glob("invoice_finance-*.whl")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
                    check=True, env=env, timeout=600)
     yield environment
 
@@ -141,7 +146,11 @@ async def test_installed_console_script_serves_and_checks_on_real_redis(
         await _whole_flow(server)
     finally:
         server.close()
+    env = {**server.env, "REDIS_URL": real_backend.server.url}
+    seeded = subprocess.run([command, "seed-demo"], cwd=folder, capture_output=True, text=True,  # noqa: ASYNC221
+                            timeout=120, env=env, check=False)
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     check = subprocess.run([command, "check"], cwd=folder, capture_output=True, text=True, timeout=60,  # noqa: ASYNC221
-                           env={**server.env, "REDIS_URL": real_backend.server.url}, check=False)
+                           env=env, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip().endswith("ledger OK")
