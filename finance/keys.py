@@ -38,6 +38,8 @@ TEMPLATES: dict[str, str] = {
     "invoice_numbers": "user:{id}:invoice-numbers",
     "stats": "user:{id}:stats",
     "daily": "user:{id}:daily",
+    "limits": "user:{id}:limits",
+    "exposure": "user:{id}:exposure",
     "invoice": "invoice:{id}",
     "investment": "investment:{id}",
     "bid": "bid:{id}",
@@ -122,6 +124,14 @@ class Keys:
 
     def daily(self, user_id: str) -> str:
         return self._key("daily", user_id)
+
+    def limits(self, investor_id: str) -> str:
+        """The investor's exposure limits: buyer id -> the most outstanding on that buyer, paise."""
+        return self._key("limits", investor_id)
+
+    def exposure(self, investor_id: str) -> str:
+        """The investor's exposure: buyer id -> claims funded and not yet repaid, plus pending bids."""
+        return self._key("exposure", investor_id)
 
     def invoice(self, invoice_id: str) -> str:
         return self._key("invoice", invoice_id)

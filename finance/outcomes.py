@@ -39,6 +39,7 @@ class Outcome(StrEnum):
     # unknown (404)
     INVOICE_NOT_FOUND = "invoice_not_found"
     BID_NOT_FOUND = "bid_not_found"
+    LIMIT_NOT_FOUND = "limit_not_found"
     # state conflicts (409)
     EMAIL_TAKEN = "email_taken"
     DUPLICATE_INVOICE = "duplicate_invoice"
@@ -50,6 +51,7 @@ class Outcome(StrEnum):
     BID_NOT_PENDING = "bid_not_pending"
     BID_EXPIRED = "bid_expired"
     BID_LIMIT_REACHED = "bid_limit_reached"
+    EXPOSURE_LIMIT_EXCEEDED = "exposure_limit_exceeded"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"
     # too many login or register attempts (429, with Retry-After)

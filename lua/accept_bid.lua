@@ -102,7 +102,7 @@ if fee > 0 then
   transfer(escrow, fees, fee, 'fee', 'Platform fee, ' .. what, 'Fee, ' .. what, invoice.id, now_iso,
     user_stream_maxlen)
 end
-close_bid(invoice.id, bid, 'accepted', now_iso)
+close_bid(invoice, bid, 'accepted', now_iso)
 refund_bids(invoice, nil, 'rejected', 'bidRejected', now_iso, user_stream_maxlen)
 
 local winner = account(bid.investorId)

@@ -31,10 +31,11 @@
 -- ARGV[12] fee_bps: the platform fee, basis points of the price (0..10000)
 -- Derived keys (from the invoice's sellerId): seller's wallet, ledger entries, event stream, stats,
 -- daily series; investor's daily series; the fees account's wallet and entries, the system accounts set;
--- the invoice's pending bids, bidders, escrow, each bid's hash and bidder's wallet, the bids-by-expiry set.
+-- the invoice's pending bids, bidders, escrow, each bid's hash and bidder's wallet, the bids-by-expiry set;
+-- the investor's limits and exposure, each refunded bidder's exposure.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
 --   own_invoice | invoice_not_listed | invoice_past_due | amount_out_of_range | insufficient_funds |
---   balance_limit_exceeded
+--   balance_limit_exceeded | exposure_limit_exceeded
 -- Events: invoiceFunded (seller), investmentSuccess (investor), walletUpdated (seller, investor),
 --   invoiceUpdated (market); bidRejected and walletUpdated to each bidder whose pending bid is refunded
 
@@ -98,6 +99,12 @@ local own_bid = 0
 if own_bid_id then own_bid = tonumber(redis.call('HGET', KEY.bid(own_bid_id), 'amount')) end
 refused = payout_refused(investor, {{seller, net}, {fees, fee}}, balance_of(investor) + own_bid)
 if refused then return refused end
+-- the claim is new unless the investor's own pending bid already counted it
+local claim = face
+if own_bid_id then claim = 0 end
+refused = exposure_refused(investor_id, invoice.buyerId, claim)
+if refused then return refused end
+add_exposure(investor_id, invoice.buyerId, face)
 refund_bids(invoice, nil, 'rejected', 'bidRejected', now_iso, user_stream_maxlen)
 
 local what = 'Invoice ' .. invoice.invoiceNumber

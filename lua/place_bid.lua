@@ -27,10 +27,10 @@
 -- ARGV[12] user_stream_maxlen: user stream length max
 -- ARGV[13] bids_max: pending bids allowed per invoice
 -- Derived keys: the escrow account's wallet and entries, the system accounts set, the seller's event
--- stream (from the invoice); the replaced bid's hash (from bidders).
+-- stream (from the invoice); the replaced bid's hash (from bidders); the investor's limits and exposure.
 -- Returns: ok {bid, wallet} | unauthorized | idempotency_key_reused | invoice_not_found | own_invoice |
 --   invoice_not_listed | invoice_past_due | amount_out_of_range | invalid_field | bid_limit_reached |
---   insufficient_funds | balance_limit_exceeded
+--   exposure_limit_exceeded | insufficient_funds | balance_limit_exceeded
 -- Events: bidPlaced (seller: amount only, no bidder), walletUpdated (investor)
 
 local invoice_key = KEYS[1]
@@ -88,6 +88,10 @@ elseif redis.call('ZCARD', bids_key) >= bids_max then
 end
 local investor = account(investor_id, investor_wallet_key, investor_entries_key, investor_stream_key)
 local escrow = escrow_of(invoice.id)
+if not pending then  -- a new bid counts as the claim it would become; a replacement changes nothing
+  refused = exposure_refused(investor_id, invoice.buyerId, tonumber(invoice.amount))
+  if refused then return refused end
+end
 local what = 'Invoice ' .. invoice.invoiceNumber
 local balance = balance_of(investor)
 if amount > before then
@@ -111,6 +115,7 @@ redis.call('HSET', bid_key, 'id', bid.id, 'invoiceId', bid.invoiceId, 'investorI
   'validUntil', valid_until, 'validUntilMs', valid_until_ms, 'status', 'pending', 'createdAt', bid.createdAt,
   'updatedAt', now_iso)
 redis.call('ZADD', bids_key, amount, bid.id)
+if not pending then add_exposure(investor_id, invoice.buyerId, tonumber(invoice.amount)) end
 redis.call('HSET', bidders_key, investor_id, bid.id)
 if valid_until_ms ~= '' then
   redis.call('ZADD', bids_by_expiry_key, valid_until_ms, bid.id)

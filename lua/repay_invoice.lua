@@ -19,7 +19,7 @@
 -- ARGV[6] user_stream_maxlen: user stream length max
 -- ARGV[7] market_stream_maxlen: market stream length max
 -- Derived keys (from the invoice): investor's wallet, ledger entries, event stream, stats, daily
--- series; the investment's hash; seller's wallet, event stream and stats.
+-- series; the investment's hash; seller's wallet, event stream and stats; the investor's exposure.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden |
 --   invoice_not_repayable | insufficient_funds | balance_limit_exceeded
 -- Events: walletUpdated (buyer, investor), invoiceRepaid (investor, seller, buyer), invoiceUpdated (market)
@@ -75,6 +75,7 @@ redis.call('ZREM', funded_by_due_key, invoice.id)
 redis.call('ZREM', overdue_by_due_key, invoice.id)
 local investment_key = KEY.investment(invoice.investmentId)
 redis.call('HSET', investment_key, 'status', 'settled', 'settledAt', now_iso)
+add_exposure(invoice.investorId, buyer_id, -face)
 local investment = hgetall(investment_key)
 
 local funded, profit = tonumber(invoice.fundedAmount), tonumber(invoice.profit)

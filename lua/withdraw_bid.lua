@@ -46,7 +46,7 @@ local investor = account(investor_id, investor_wallet_key, investor_entries_key,
 local what = 'Invoice ' .. invoice.invoiceNumber
 local _, balance = transfer(escrow_of(invoice.id), investor, amount, 'bid_refund', 'Bid withdrawn, ' .. what,
   'Bid withdrawn, ' .. what, invoice.id, now_iso, user_stream_maxlen)
-close_bid(invoice.id, bid, 'withdrawn', now_iso)
+close_bid(invoice, bid, 'withdrawn', now_iso)
 emit(KEY.user_stream(invoice.sellerId), user_stream_maxlen, 'bidWithdrawn', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount),
   'bidCount', int(redis.call('ZCARD', KEY.invoice_bids(invoice.id)))}))

@@ -18,7 +18,7 @@ from quart_schema import OpenAPIProvider
 from quart_schema.validation import DataSource
 from werkzeug.routing.rules import Rule
 
-from finance.api.schemas import BID_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, INVOICE_ID_PATTERN, ErrorOut
+from finance.api.schemas import BID_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, INVOICE_ID_PATTERN, USER_ID_PATTERN, ErrorOut
 
 REF = "#/components/schemas/{name}"
 # view-function attributes the decorators of finance/api/http.py set
@@ -102,7 +102,8 @@ class ContractProvider(OpenAPIProvider):
     def _complete(self, operation: dict[str, Any], func: Any, found: dict[str, Any]) -> dict[str, Any]:
         for parameter in operation["parameters"]:
             if parameter["in"] == "path":
-                pattern = BID_ID_PATTERN if parameter["name"] == "bid_id" else INVOICE_ID_PATTERN
+                pattern = {"bid_id": BID_ID_PATTERN, "buyer_id": USER_ID_PATTERN}.get(parameter["name"],
+                                                                                   INVOICE_ID_PATTERN)
                 parameter["schema"] = {"type": "string", "pattern": pattern}
         query = getattr(func, QUERY, None)
         if query is not None:

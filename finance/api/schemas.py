@@ -18,6 +18,7 @@ from finance.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LEN
 
 INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
 BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"
+USER_ID_PATTERN = "^usr_[0-9a-f]{20}$"
 IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
 SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
 INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "cancelled",
@@ -250,6 +251,21 @@ class AcceptedBidOut(Response):
     invoice: InvoiceOut
     investment: InvestmentOut
     bid: BidOut
+
+
+class LimitOut(Response):
+    buyer_id: str
+    buyer: str
+    amount: Annotated[int, documented(description="the most you may have outstanding on the buyer, paise")]
+    exposure: Annotated[int, documented(description="claims funded and not repaid, plus pending bids, paise")]
+
+
+class LimitEnvelope(Response):
+    limit: LimitOut
+
+
+class LimitsOut(Response):
+    limits: list[LimitOut]
 
 
 class PortfolioItemOut(InvestmentOut):

@@ -1,18 +1,31 @@
-"""/api/users: profile, dashboard, portfolio."""
+"""/api/users: profile, dashboard, portfolio, exposure limits."""
 
 from __future__ import annotations
+
+import re
 
 import msgspec
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from finance import stats
-from finance.api.http import authenticated, json, market, query
-from finance.api.schemas import DashboardOut, PortfolioOut, ProfileOut, ScorePageQuery
+from finance import limits, stats
+from finance.api.http import authenticated, json, json_body, market, no_content, query
+from finance.api.openapi import refuses
+from finance.api.schemas import (
+    AmountRequest,
+    DashboardOut,
+    LimitEnvelope,
+    LimitsOut,
+    PortfolioOut,
+    ProfileOut,
+    ScorePageQuery,
+)
+from finance.outcomes import DomainError, Outcome
 from finance.pages import page_size, score_cursor
 from finance.users import Role, User
 
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
+_USER_ID = re.compile(r"usr_[0-9a-f]{20}")
 
 
 @blueprint.get("/profile")
@@ -42,3 +55,39 @@ async def portfolio(user: User) -> Response:
     page, totals = await stats.portfolio(market(), user, cursor or "", page_size(request.args.get("limit")))
     body = page.json[:-1] + ',"totals":' + msgspec.json.encode(totals).decode() + "}"
     return Response(body, content_type="application/json")
+
+
+@blueprint.get("/limits")
+@authenticated(Role.INVESTOR)
+@document_response(LimitsOut)
+async def list_limits(user: User) -> Response:
+    """Your exposure limits per buyer, each with your current exposure on that buyer (claims funded and
+    not yet repaid, plus pending bids, at face value)."""
+    return json(await limits.list_limits(market(), user))
+
+
+@blueprint.put("/limits/<buyer_id>")
+@authenticated(Role.INVESTOR)
+@json_body(AmountRequest)
+@document_response(LimitEnvelope)
+@refuses(422)
+async def set_limit(user: User, buyer_id: str, body: AmountRequest) -> Response:
+    """Sets the most you may have outstanding on this buyer's invoices; a fund or new bid past it is 409
+    exposure_limit_exceeded. Setting it again replaces it."""
+    return json(await limits.set_limit(market(), user, _buyer_id(buyer_id), body.amount))
+
+
+@blueprint.delete("/limits/<buyer_id>")
+@authenticated(Role.INVESTOR)
+@no_content
+@refuses(404)
+async def remove_limit(user: User, buyer_id: str) -> Response:
+    """Removes your limit on this buyer."""
+    await limits.remove_limit(market(), user, _buyer_id(buyer_id))
+    return Response(status=204)
+
+
+def _buyer_id(raw: str) -> str:
+    if not _USER_ID.fullmatch(raw):
+        raise DomainError(Outcome.INVALID_BUYER, "buyerId does not name a registered buyer")
+    return raw

@@ -300,13 +300,36 @@ local function record_funding(invoice, k, f)
   return investment
 end
 
+-- Exposure limits (PUT /api/users/limits/{buyerId}): an investor's exposure on a buyer is the face value
+-- of every claim they hold on that buyer's invoices and have not been repaid, plus that of every
+-- pending bid (a bid is counted as the claim it would become). Refused when `add` would pass the limit.
+local function exposure_refused(investor_id, buyer_id, add)
+  if add <= 0 then return nil end
+  local limit = redis.call('HGET', KEY.limits(investor_id), buyer_id)
+  if not limit then return nil end
+  local exposure = tonumber(redis.call('HGET', KEY.exposure(investor_id), buyer_id) or '0')
+  if exposure + add > tonumber(limit) then
+    return refuse('exposure_limit_exceeded', 'this would take your exposure on the buyer to ' ..
+      string.format('%d', exposure + add) .. ' paise, above your limit of ' .. limit)
+  end
+  return nil
+end
+
+local function add_exposure(investor_id, buyer_id, delta)
+  if delta ~= 0 then redis.call('HINCRBY', KEY.exposure(investor_id), buyer_id, delta) end
+end
+
 -- Takes a bid out of its invoice's pending set (status: accepted, rejected, withdrawn, refunded, expired).
-local function close_bid(invoice_id, bid, status, now_iso)
+-- Its claim leaves the bidder's exposure, unless the bid was accepted (then it is the funded claim).
+local function close_bid(invoice, bid, status, now_iso)
   bid.status, bid.updatedAt = status, now_iso
   redis.call('HSET', KEY.bid(bid.id), 'status', status, 'updatedAt', now_iso)
-  redis.call('ZREM', KEY.invoice_bids(invoice_id), bid.id)
-  redis.call('HDEL', KEY.invoice_bidders(invoice_id), bid.investorId)
+  redis.call('ZREM', KEY.invoice_bids(invoice.id), bid.id)
+  redis.call('HDEL', KEY.invoice_bidders(invoice.id), bid.investorId)
   redis.call('ZREM', KEY.bids_by_expiry(), bid.id)
+  if status ~= 'accepted' then
+    redis.call('HINCRBY', KEY.exposure(bid.investorId), invoice.buyerId, -tonumber(invoice.amount))
+  end
 end
 
 -- Gives one pending bid's money back to its bidder from the invoice's escrow and closes it, with
@@ -318,7 +341,7 @@ local function refund_bid(invoice, bid, status, event, now_iso, user_stream_maxl
   local what = 'Invoice ' .. invoice.invoiceNumber
   local _, balance = transfer(escrow_of(invoice.id), bidder, amount, 'bid_refund', 'Bid returned, ' .. what,
     'Bid returned, ' .. what, invoice.id, now_iso, user_stream_maxlen)
-  close_bid(invoice.id, bid, status, now_iso)
+  close_bid(invoice, bid, status, now_iso)
   emit(bidder.stream, user_stream_maxlen, event, obj({'bidId', S(bid.id), 'invoiceId', S(invoice.id),
     'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(amount), 'newBalance', int(balance)}))
 end

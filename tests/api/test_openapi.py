@@ -49,7 +49,7 @@ async def test_every_ref_resolves(document: dict[str, Any]) -> None:
 
 async def test_every_route_documents_its_answers(document: dict[str, Any]) -> None:
     ops = operations(document)
-    assert len(ops) == 28
+    assert len(ops) == 31
     for name, operation in ops.items():
         statuses = set(operation["responses"])
         assert "503" in statuses, name
@@ -74,6 +74,10 @@ async def test_every_route_documents_its_answers(document: dict[str, Any]) -> No
     bid_id = next(p for p in ops["POST /api/invoices/{invoice_id}/bids/{bid_id}/accept"]["parameters"]
                   if p["name"] == "bid_id")
     assert bid_id["schema"]["pattern"] == "^bid_[0-9a-f]{20}$"
+    assert {"401", "403", "422"} <= set(ops["PUT /api/users/limits/{buyer_id}"]["responses"])
+    assert set(ops["DELETE /api/users/limits/{buyer_id}"]["responses"]) >= {"204", "404"}
+    buyer_id = ops["PUT /api/users/limits/{buyer_id}"]["parameters"][0]
+    assert buyer_id["schema"]["pattern"] == "^usr_[0-9a-f]{20}$"
 
 
 async def test_the_contract_constraints_are_in_the_document(document: dict[str, Any]) -> None:
