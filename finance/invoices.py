@@ -106,10 +106,13 @@ async def fund(market: Market, investor: User, invoice_id: str, amount: object,
     )
 
 
-async def repay(market: Market, buyer: User, invoice_id: str, idempotency: Idempotency | None = None) -> Reply:
+async def repay(market: Market, buyer: User, invoice_id: str, amount: object = None,
+                idempotency: Idempotency | None = None) -> Reply:
+    """The buyer pays ``amount`` (all that is outstanding when None), while funded, overdue or defaulted."""
     require_role(buyer, Role.BUYER)
+    paise = None if amount is None else require_amount(amount)
     return await market.scripts.repay_invoice(invoice_id=invoice_id, buyer_id=buyer.id, session_key=buyer.session_key,
-                                              now=market.clock.now(), idempotency=idempotency)
+                                              now=market.clock.now(), amount=paise, idempotency=idempotency)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,13 @@ from finance.keys import EXTERNAL_ACCOUNT, escrow_account
 from finance.market import Market
 
 # invoice status -> the investment status that goes with it
-INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled", "defaulted": "defaulted"}
+INVESTMENT_STATUS = {"funded": "active", "overdue": "active", "repaid": "settled", "defaulted": "defaulted",
+                     "recovered": "recovered"}
 PAGE = 1_000
 # no money moves for an invoice once it is in one of these
-FINAL_STATUSES = {"repaid", "cancelled", "defaulted", "rejected", "expired"}
+FINAL_STATUSES = {"repaid", "recovered", "cancelled", "rejected", "expired"}  # a defaulted one may still be paid
 # nothing is held for an invoice in one of these: its escrow is empty
-CLOSED_STATUSES = {"funded", "overdue", "repaid", "defaulted", "cancelled", "rejected", "expired"}
+CLOSED_STATUSES = {"funded", "overdue", "repaid", "defaulted", "recovered", "cancelled", "rejected", "expired"}
 
 
 @dataclass
@@ -190,6 +191,11 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
                         f" pending={in_pending}")
     if status in CLOSED_STATUSES and invoice["escrowBalance"] != "0":
         problems.append(f"{name}: {status} but its escrow holds {invoice['escrowBalance']}")
+    received = int(invoice.get("received") or 0)
+    if not 0 <= received <= int(invoice.get("amount") or 0):
+        problems.append(f"{name}: received {received} outside 0..face value")
+    if status in ("repaid", "recovered") and received != int(invoice["amount"]):
+        problems.append(f"{name}: {status} with {received} received of {invoice['amount']}")
     if invoice["escrowBalance"] != invoice["pendingBids"]:
         problems.append(f"{name}: escrow holds {invoice['escrowBalance']}, its pending bids {invoice['pendingBids']}")
     wanted_investment = INVESTMENT_STATUS.get(status)
@@ -214,12 +220,11 @@ def _leg_problems(invoice: dict[str, str], legs: dict[tuple[str, str, str], int]
     """A funded invoice moved its funded amount once (investor debit, seller credit); a repaid one
     also its face value once (buyer debit, investor credit); nothing else moved money for it. For
     invoices in a final status, whose movements are all written."""
-    status = invoice.get("status")
     invoice_id = invoice["id"]
     funded = int(invoice.get("fundedAmount") or 0)
     fee = int(invoice.get("platformFee") or 0)
-    repaid = int(invoice["amount"]) if status == "repaid" else 0
-    wanted = {"funding": funded - fee, "fee": fee, "repayment": repaid}
+    received = int(invoice.get("received") or 0)
+    wanted = {"funding": funded - fee, "fee": fee, "repayment": received}
     problems = []
     for kind, amount in wanted.items():
         debit, credit = legs.get((invoice_id, kind, "debit"), 0), legs.get((invoice_id, kind, "credit"), 0)

@@ -259,7 +259,7 @@ class Scripts:
         )
 
     async def repay_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
-                            idempotency: Idempotency | None = None) -> Reply:
+                            amount: int | None = None, idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name["repay_invoice"].run(
@@ -267,7 +267,7 @@ class Scripts:
              k.stats(buyer_id), k.funded_by_due(), k.overdue_by_due(), k.market_stream(), idem_key,
              session_key],
             [buyer_id, now.iso, now.day, body_hash, s.idempotency_ttl_seconds, s.user_stream_length_max,
-             s.market_stream_length_max],
+             s.market_stream_length_max, _opt(amount)],
         )
 
     async def cancel_invoice(self, *, invoice_id: str, seller_id: str, session_key: str, now: Instant,

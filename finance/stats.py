@@ -20,12 +20,13 @@ COUNTERS: dict[Role, tuple[list[str], list[str]]] = {
     ),
     Role.INVESTOR: (
         ["investmentCount", "investedAmount", "expectedReturn", "settledCount", "settledAmount", "realizedReturn",
-         "realizedProfit", "defaultedCount", "defaultedAmount", "defaultedReturn"],
+         "realizedProfit", "defaultedCount", "defaultedAmount", "defaultedReturn", "recoveredCount",
+         "recoveredAmount"],
         ["invested", "returned"],
     ),
     Role.BUYER: (
         ["invoiceCount", "invoiceAmount", "repaidCount", "repaidAmount", "cancelledCount", "cancelledAmount",
-         "defaultedCount", "defaultedAmount"],
+         "defaultedCount", "defaultedAmount", "recoveredAmount"],
         ["repaid"],
     ),
 }

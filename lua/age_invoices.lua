@@ -67,9 +67,11 @@ for _, invoice_id in ipairs(defaulted) do
   local investor_stats = KEY.stats(invoice.investorId)
   bump(investor_stats, 'defaultedCount', 1)
   bump(investor_stats, 'defaultedAmount', tonumber(invoice.fundedAmount))
-  bump(investor_stats, 'defaultedReturn', tonumber(invoice.amount))
+  -- what was paid before the default is realized already; the default is what remains
+  local unpaid = tonumber(invoice.amount) - tonumber(invoice.received or '0')
+  bump(investor_stats, 'defaultedReturn', unpaid)
   bump(KEY.stats(invoice.buyerId), 'defaultedCount', 1)
-  bump(KEY.stats(invoice.buyerId), 'defaultedAmount', tonumber(invoice.amount))
+  bump(KEY.stats(invoice.buyerId), 'defaultedAmount', unpaid)
   updated(key, 'defaulted')
 end
 

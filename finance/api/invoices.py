@@ -19,6 +19,7 @@ from finance.api.schemas import (
     MarketplaceQuery,
     OwnInvoicesQuery,
     RejectRequest,
+    RepayRequest,
 )
 from finance.money import AMOUNT_MAX
 from finance.outcomes import DomainError, Outcome
@@ -122,12 +123,13 @@ async def fund(user: User, invoice_id: str, body: AmountRequest, idempotency: Id
 @blueprint.post("/<invoice_id:invoice_id>/repay")
 @authenticated(Role.BUYER, checked_by_script=True)
 @idempotent
-@json_body(EmptyRequest, optional=True)
+@json_body(RepayRequest, optional=True)
 @document_response(FundOut)
-@refuses(404, 409)
-async def repay(user: User, invoice_id: str, body: EmptyRequest, idempotency: Idempotency | None) -> Response:
-    """The buyer repays the face value to the investor (funded or overdue). Honours Idempotency-Key."""
-    return reply(await invoices.repay(market(), user, path_id(invoice_id), idempotency))
+@refuses(404, 409, 422)
+async def repay(user: User, invoice_id: str, body: RepayRequest, idempotency: Idempotency | None) -> Response:
+    """The buyer pays any amount up to what is outstanding (all of it without a body) to the investor,
+    while funded, overdue or defaulted. Honours Idempotency-Key."""
+    return reply(await invoices.repay(market(), user, path_id(invoice_id), body.amount, idempotency))
 
 
 @blueprint.post("/<invoice_id:invoice_id>/cancel")

@@ -21,8 +21,8 @@ BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"
 USER_ID_PATTERN = "^usr_[0-9a-f]{20}$"
 IDEMPOTENCY_KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
 SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
-INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "cancelled",
-                    "rejected", "expired")
+INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "recovered",
+                    "cancelled", "rejected", "expired")
 SORTS = ("newest", "amount", "dueDate")
 
 
@@ -74,6 +74,10 @@ class CreateInvoiceRequest(Request):
 
 class RejectRequest(Request):
     reason: Annotated[str, documented(minLength=1, maxLength=500, pattern="\\S", description="why, for the seller")]
+
+
+class RepayRequest(Request):
+    amount: Amount | None = None
 
 
 class BidRequest(Request):
@@ -192,6 +196,8 @@ class InvoiceOut(Response):
     expected_return: int | None
     profit: int | None
     platform_fee: Annotated[int | None, documented(description="paise kept by the platform at funding")]
+    received: Annotated[int | None, documented(description="paid by the buyer so far (null until funded)")]
+    outstanding: Annotated[int | None, documented(description="what the buyer still owes (null until funded)")]
     accept_by: Annotated[str | None, documented(description="BUYER_ACCEPTANCE=required: the buyer's deadline")]
     accepted_at: str | None
     rejection_reason: str | None

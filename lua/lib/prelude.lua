@@ -62,6 +62,12 @@ end
 
 -- Records, shaped as the API returns them (DESIGN section 5). The only definition of these shapes.
 -- Written out as one concatenation each: they are on every money script's path.
+-- What the buyer still owes on a funded invoice (null before funding).
+local function outstanding_json(t)
+  if not t.investorId or t.investorId == '' then return NULL end
+  return string.format('%d', tonumber(t.amount) - tonumber(t.received or '0'))
+end
+
 local function invoice_json(t)
   return '{"id":' .. S(t.id) .. ',"invoiceNumber":' .. S(t.invoiceNumber) ..
     ',"sellerId":' .. S(t.sellerId) .. ',"seller":' .. S(t.seller) ..
@@ -71,7 +77,8 @@ local function invoice_json(t)
     ',"description":' .. S(t.description or '') .. ',"createdAt":' .. S(t.createdAt) ..
     ',"investorId":' .. S(t.investorId) .. ',"fundedAmount":' .. N(t.fundedAmount) ..
     ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
-    ',"platformFee":' .. N(t.platformFee) .. ',"acceptBy":' .. S(t.acceptBy) ..
+    ',"platformFee":' .. N(t.platformFee) .. ',"received":' .. N(t.received) ..
+    ',"outstanding":' .. outstanding_json(t) .. ',"acceptBy":' .. S(t.acceptBy) ..
     ',"acceptedAt":' .. S(t.acceptedAt) .. ',"rejectionReason":' .. S(t.rejectionReason) ..
     ',"fundedAt":' .. S(t.fundedAt) .. ',"repaidAt":' .. S(t.repaidAt) .. '}'
 end
@@ -260,11 +267,11 @@ local function record_funding(invoice, k, f)
   local profit = face - f.price
   invoice.status, invoice.investorId, invoice.investmentId = 'funded', f.investor_id, f.investment_id
   invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(f.price), int(face), int(profit)
-  invoice.fundedAt, invoice.platformFee = f.now_iso, int(f.fee)
+  invoice.fundedAt, invoice.platformFee, invoice.received = f.now_iso, int(f.fee), '0'
   redis.call('HSET', k.invoice, 'status', 'funded', 'investorId', f.investor_id, 'investor', f.investor_name,
     'investmentId', f.investment_id, 'fundedAmount', invoice.fundedAmount,
     'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', f.now_iso,
-    'platformFee', invoice.platformFee)
+    'platformFee', invoice.platformFee, 'received', '0')
   redis.call('ZREM', k.listed[1], invoice.id)
   redis.call('ZREM', k.listed[2], invoice.id)
   redis.call('ZREM', k.listed[3], invoice.id)

@@ -28,7 +28,8 @@ from tests.helpers.api import (
 
 NOW_ISO = iso_from_ms(START_MS)
 NULL_FUNDING = {"investorId": None, "fundedAmount": None, "expectedReturn": None, "profit": None,
-                "platformFee": None, "acceptBy": None, "acceptedAt": None, "rejectionReason": None, "fundedAt": None,
+                "platformFee": None, "received": None, "outstanding": None, "acceptBy": None, "acceptedAt": None,
+                "rejectionReason": None, "fundedAt": None,
                 "repaidAt": None}
 
 
@@ -232,7 +233,8 @@ async def test_fund_returns_invoice_investment_and_wallet(client: Client) -> Non
     data = await post_json(client, f"/api/invoices/{invoice['id']}/fund", t.investor, {"amount": 470_000})
     assert set(data) == {"invoice", "investment", "wallet"}
     assert data["invoice"] == {**invoice, "status": "funded", "investorId": t.investor.id, "fundedAmount": 470_000,
-                               "expectedReturn": 500_000, "profit": 30_000, "platformFee": 0, "fundedAt": NOW_ISO}
+                               "expectedReturn": 500_000, "profit": 30_000, "platformFee": 0, "received": 0,
+                               "outstanding": 500_000, "fundedAt": NOW_ISO}
     assert data["investment"]["id"].startswith("ivt_")
     assert data["investment"] == {"id": data["investment"]["id"], "invoiceId": invoice["id"],
                                   "investorId": t.investor.id, "amount": 470_000, "expectedReturn": 500_000,
@@ -250,7 +252,8 @@ async def test_repay_returns_repaid_invoice_and_settled_investment(client: Clien
 
     data = await post_json(client, f"/api/invoices/{invoice['id']}/repay", t.buyer)
     repaid_at = iso_from_ms(START_MS + DAY_MS)
-    assert data["invoice"] == {**funded["invoice"], "status": "repaid", "repaidAt": repaid_at}
+    assert data["invoice"] == {**funded["invoice"], "status": "repaid", "repaidAt": repaid_at, "received": 500_000,
+                               "outstanding": 0}
     assert data["investment"] == {**funded["investment"], "status": "settled"}
     assert (await balance(client, t.buyer), await balance(client, t.investor)) == (0, 1_030_000)
 

@@ -46,11 +46,11 @@ async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None
                       "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
                       "settledAmount": 470_000,
                       "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0,
-                      "defaultedReturn": 0},
+                      "defaultedReturn": 0, "recoveredCount": 0, "recoveredAmount": 0},
                      {"invested": 470_000, "returned": 500_000}, 1_030_000),
         (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
                    "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "defaultedAmount": 0,
-                   "outstandingAmount": 0},
+                   "recoveredAmount": 0, "outstandingAmount": 0},
                   {"repaid": 500_000}, 100_000),
     ]
     days = series_days()

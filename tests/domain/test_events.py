@@ -40,7 +40,7 @@ async def test_fund_and_repay_append_exact_events_to_each_stream(client: Client,
     assert seller_events[1][1] == {"invoiceId": invoice["id"], "invoiceNumber": number, "amount": 450_000,
                                    "platformFee": 0, "investor": t.investor.name, "newBalance": 450_000}
     assert seller_events[2][1] == {"invoiceId": invoice["id"], "invoiceNumber": number, "amount": 500_000,
-                                   "newBalance": 450_000}
+                                   "outstanding": 0, "newBalance": 450_000}
 
     investor_events = await events(market, keys.user_stream(t.investor.id))
     assert [name for name, _ in investor_events] == [
