@@ -83,7 +83,9 @@ async def set_limit(user: User, buyer_id: str, body: AmountRequest) -> Response:
 @refuses(404)
 async def remove_limit(user: User, buyer_id: str) -> Response:
     """Removes your limit on this buyer."""
-    await limits.remove_limit(market(), user, _buyer_id(buyer_id))
+    if not _USER_ID.fullmatch(buyer_id):  # no limit can be on what is no user id
+        raise DomainError(Outcome.LIMIT_NOT_FOUND, "you have no limit on this buyer")
+    await limits.remove_limit(market(), user, buyer_id)
     return Response(status=204)
 
 

@@ -61,6 +61,8 @@ async def test_a_limit_is_set_listed_replaced_and_removed(client: Client) -> Non
     assert removed.status_code == 204
     await refused(await client.delete(f"/api/users/limits/{t.buyer.id}", headers=t.investor.headers), 404,
                   "limit_not_found")
+    await refused(await client.delete("/api/users/limits/null,null", headers=t.investor.headers), 404,
+                  "limit_not_found")
     assert (await get_json(client, "/api/users/limits", t.investor))["limits"] == []
 
 
