@@ -24,7 +24,7 @@ from tests.helpers.api import START_MS, Actor, create_invoice, deposit, register
 FACE, ASK = 1_000_000, 900_000
 INVESTORS = 4
 # what a refusal may be; anything else (a 5xx above all) fails the run
-ANSWERS = {200, 201, 400, 403, 404, 409, 422}
+ANSWERS = {200, 201, 204, 400, 403, 404, 409, 422}
 
 
 class Marketplace(RuleBasedStateMachine):
@@ -43,6 +43,7 @@ class Marketplace(RuleBasedStateMachine):
         self.investors: list[Actor] = [self.run(register(self.client, "investor")) for _ in range(INVESTORS)]
         for investor in self.investors:
             self.run(deposit(self.client, investor, 3_000_000))
+        self.run(deposit(self.client, self.buyer, 100_000_000))
         self.invoices: list[str] = []
         self.new_invoice()
 
@@ -96,6 +97,20 @@ class Marketplace(RuleBasedStateMachine):
     def top_up(self, who: int, amount: int) -> None:
         self.post("/api/wallet/deposit", self.investors[who], {"amount": amount})
 
+    @rule(which=st.integers(0, 7), amount=st.none() | st.integers(1, FACE))
+    def repay(self, which: int, amount: int | None) -> None:
+        body = None if amount is None else {"amount": amount}
+        self.post(f"/api/invoices/{self.invoice(which)}/repay", self.buyer, body)
+
+    @rule(who=st.integers(0, INVESTORS - 1), faces=st.none() | st.integers(1, 4))
+    def limit(self, who: int, faces: int | None) -> None:
+        path = f"/api/users/limits/{self.buyer.id}"
+        if faces is None:
+            self.answer(self.run(self.client.delete(path, headers=self.investors[who].headers)))
+        else:
+            self.answer(self.run(self.client.put(path, json={"amount": faces * FACE},
+                                                 headers=self.investors[who].headers)))
+
     @rule(hours=st.integers(1, 24 * 12))
     def time_passes(self, hours: int) -> None:
         self.clock.advance(hours * 3_600_000)
@@ -108,6 +123,25 @@ class Marketplace(RuleBasedStateMachine):
     def books_balance(self) -> None:
         report = self.run(ledger.check(self.market))
         assert report.ok, report.problems
+
+    @invariant()
+    def exposure_is_what_is_held_and_bid(self) -> None:
+        """Each investor's exposure on the buyer == what they hold and is not repaid, plus their pending
+        bids at face value."""
+        self.run(self._check_exposure())
+
+    async def _check_exposure(self) -> None:
+        keys, redis = self.market.keys, self.market.redis
+        expected = dict.fromkeys((investor.id for investor in self.investors), 0)
+        for invoice_id in self.invoices:
+            invoice = await redis.hgetall(keys.invoice(invoice_id))
+            if invoice["status"] in ("funded", "overdue", "defaulted"):
+                expected[invoice["investorId"]] += int(invoice["amount"]) - int(invoice.get("received") or 0)
+            for bidder in await redis.hkeys(keys.invoice_bidders(invoice_id)):
+                expected[bidder] += int(invoice["amount"])
+        found = {investor.id: int(await redis.hget(keys.exposure(investor.id), self.buyer.id) or 0)
+                 for investor in self.investors}
+        assert found == expected
 
     def teardown(self) -> None:
         self.run(self.test_app.shutdown())
