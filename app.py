@@ -15,11 +15,12 @@ from typing import Any
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from finance import aging, api
+from finance import api
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
 from finance.market import Market
+from finance.marketplace import aging
 from finance.settings import Settings
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket

@@ -11,7 +11,8 @@ import asyncio
 import json
 import sys
 
-from finance import demo, ledger
+from finance import demo
+from finance.books import ledger
 from finance.connection import connect
 from finance.market import Market
 from finance.settings import Settings

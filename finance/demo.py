@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from finance import invoices, users, wallets
+from finance.auth import users
+from finance.books import wallets
 from finance.clock import iso_from_ms
 from finance.market import Market
+from finance.marketplace import invoices
 
 DEMO_PASSWORD = "demo-password"
 DAY_MS = 86_400_000

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from finance.auth.sessions import SessionCache
 from finance.clock import Clock
 from finance.keys import Keys
 from finance.scripts import Scripts
-from finance.sessions import SessionCache
 from finance.settings import Settings
 
 

@@ -16,8 +16,8 @@ from typing import Final
 import msgspec
 from quart import Blueprint, Response, current_app, websocket
 
-from finance import users
 from finance.api.errors import error_response, unavailable_response
+from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome

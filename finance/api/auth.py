@@ -5,11 +5,11 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from finance import users
 from finance.api.http import authenticated, bearer_token, json, json_body, market, no_content
 from finance.api.openapi import refuses
 from finance.api.schemas import LoginRequest, RegisterRequest, SessionOut
-from finance.users import User
+from finance.auth import users
+from finance.auth.users import User
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/auth")
 

@@ -7,13 +7,13 @@ import re
 from quart import Blueprint, Response
 from quart_schema import document_response
 
-from finance import bids
 from finance.api.http import authenticated, idempotent, json, json_body, market, path_id, reply
 from finance.api.openapi import refuses
 from finance.api.schemas import AcceptedBidOut, BidRequest, BidsOut, BidWalletOut, EmptyRequest
+from finance.auth.users import Role, User
+from finance.marketplace import bids
 from finance.outcomes import DomainError, Outcome
 from finance.scripts import Idempotency
-from finance.users import Role, User
 
 blueprint = Blueprint("bids", __name__, url_prefix="/api/invoices")
 _BID_ID = re.compile(r"bid_[0-9a-f]{20}")

@@ -13,12 +13,12 @@ from quart import Response, current_app, request
 from quart_schema import document_request, security_scheme
 from werkzeug.routing import BaseConverter
 
-from finance import users
 from finance.api.openapi import IDEMPOTENT, NO_CONTENT, OPTIONAL_BODY, QUERY, refuses
+from finance.auth import users
+from finance.auth.users import Role, User
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.scripts import Idempotency, Reply
-from finance.users import Role, User
 
 Model = TypeVar("Model", bound=msgspec.Struct)
 Handler = Callable[..., Awaitable[Any]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from finance import invoices
 from finance.api.http import authenticated, idempotent, json_body, market, path_id, query, reply
 from finance.api.openapi import refuses
 from finance.api.schemas import (
@@ -21,11 +20,12 @@ from finance.api.schemas import (
     RejectRequest,
     RepayRequest,
 )
-from finance.money import AMOUNT_MAX
+from finance.auth.users import Role, User
+from finance.books.money import AMOUNT_MAX
+from finance.marketplace import invoices
 from finance.outcomes import DomainError, Outcome
 from finance.pages import optional_int, page_size
 from finance.scripts import Idempotency
-from finance.users import Role, User
 
 blueprint = Blueprint("invoices", __name__, url_prefix="/api/invoices")
 

@@ -8,10 +8,10 @@ from quart_schema import document_response
 from finance import notifications
 from finance.api.http import authenticated, json, json_body, market, query
 from finance.api.schemas import NotificationsOut, ReadMarkerOut, ReadUpToRequest, StreamPageQuery
+from finance.auth.users import User
 from finance.outcomes import DomainError, Outcome
 from finance.pages import page_size
 from finance.stream_ids import cursor_order, parse_stream_id
-from finance.users import User
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/api/users")
 

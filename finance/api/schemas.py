@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from finance.money import AMOUNT_MAX
+from finance.auth.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
+from finance.books.money import AMOUNT_MAX
 from finance.stream_ids import STREAM_ID_PATTERN
-from finance.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
 
 INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
 BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"

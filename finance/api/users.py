@@ -8,7 +8,6 @@ import msgspec
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from finance import limits, stats
 from finance.api.http import authenticated, json, json_body, market, no_content, query
 from finance.api.openapi import refuses
 from finance.api.schemas import (
@@ -20,9 +19,10 @@ from finance.api.schemas import (
     ProfileOut,
     ScorePageQuery,
 )
+from finance.auth.users import Role, User
+from finance.marketplace import limits, stats
 from finance.outcomes import DomainError, Outcome
 from finance.pages import page_size, score_cursor
-from finance.users import Role, User
 
 blueprint = Blueprint("users", __name__, url_prefix="/api/users")
 _USER_ID = re.compile(r"usr_[0-9a-f]{20}")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from finance import wallets
 from finance.api.http import authenticated, idempotent, json, json_body, market, query, reply
 from finance.api.openapi import refuses
 from finance.api.schemas import AmountRequest, StreamPageQuery, TransactionsOut, WalletMoveOut, WalletOut
+from finance.auth.users import User
+from finance.books import wallets
 from finance.pages import page_size
 from finance.scripts import Idempotency
 from finance.stream_ids import stream_cursor
-from finance.users import User
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/api/wallet")
 

@@ -12,11 +12,12 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from finance import aging, ledger
-from finance.bids import discount_rate_bps
+from finance.books import ledger
 from finance.clock import FixedClock, iso_from_ms
 from finance.keys import FEES_ACCOUNT, escrow_account
 from finance.market import Market
+from finance.marketplace import aging
+from finance.marketplace.bids import discount_rate_bps
 from tests.conftest import Backend
 from tests.helpers.api import (
     DAY_MS,

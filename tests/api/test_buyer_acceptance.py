@@ -12,9 +12,10 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from finance import aging, ledger
+from finance.books import ledger
 from finance.clock import FixedClock, iso_from_ms
 from finance.market import Market
+from finance.marketplace import aging
 from tests.conftest import Backend
 from tests.helpers.api import (
     DAY_MS,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from finance import ledger
+from finance.books import ledger
 from finance.market import Market
 from tests.conftest import Backend
 from tests.helpers.api import (

@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 from quart.typing import TestClientProtocol as Client
 
-from finance.money import AMOUNT_MAX
+from finance.books.money import AMOUNT_MAX
 
 
 @pytest.fixture

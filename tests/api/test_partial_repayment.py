@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from finance import aging, ledger
+from finance.books import ledger
 from finance.clock import FixedClock
 from finance.market import Market
+from finance.marketplace import aging
 from tests.helpers.api import (
     DAY_MS,
     START_MS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from quart.typing import TestClientProtocol as Client
 
-from finance import users
+from finance.auth import users
 from finance.market import Market
 from tests.helpers.api import balance, create_invoice, deposit, error_code, fund, register, trio
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from finance import aging
 from finance.clock import FixedClock
 from finance.market import Market
+from finance.marketplace import aging
 from tests.conftest import Backend
 from tests.helpers.api import DAY_MS, create_invoice, deposit, error_code, fund, trio
 

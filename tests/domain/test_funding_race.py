@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from finance import ledger
+from finance.books import ledger
 from tests.conftest import Backend
 from tests.helpers.api import balance, create_invoice, deposit, error_code, fund, register
 

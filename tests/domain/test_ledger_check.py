@@ -9,7 +9,7 @@ import sys
 
 from quart.typing import TestClientProtocol as Client
 
-from finance import ledger
+from finance.books import ledger
 from finance.market import Market
 from tests.conftest import Backend
 from tests.helpers.api import create_invoice, deposit, fund, trio

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from quart import Quart
 
 from app import create_app
-from finance import ledger
+from finance.books import ledger
 from finance.market import Market
 from tests.conftest import TEST_SETTINGS, Backend
 from tests.helpers.api import Actor, balance, due_in_days, register

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from app import create_app
-from finance import aging, ledger
+from finance.books import ledger
 from finance.clock import FixedClock, iso_from_ms
 from finance.market import Market
+from finance.marketplace import aging
 from tests.conftest import TEST_SETTINGS
 from tests.helpers.api import START_MS, Actor, create_invoice, deposit, register
 

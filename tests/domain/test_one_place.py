@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from finance import users
+from finance.auth import users
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import cursor_order, id_of, order_of, parse_stream_id, stream_cursor

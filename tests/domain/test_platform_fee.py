@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from quart.typing import TestClientProtocol as Client
 
-from finance import ledger
+from finance.books import ledger
 from finance.keys import FEES_ACCOUNT, Keys
 from finance.market import Market
 from finance.scripts import PRELUDE, script_source

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from quart.testing.connections import WebsocketDisconnectError
 
-from finance import users
+from finance.auth import users
 from finance.market import Market
 from streams.hub import Hub
 from tests.conftest import Backend

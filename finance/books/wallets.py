@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from finance.auth.users import User
+from finance.books.money import CURRENCY, require_amount
 from finance.market import Market
-from finance.money import CURRENCY, require_amount
 from finance.scripts import Idempotency, Reply
 from finance.stream_ids import ZERO_ID
-from finance.users import User
 
 
 async def balance(market: Market, user_id: str) -> dict[str, object]:

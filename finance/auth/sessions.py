@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from finance.users import User
+    from finance.auth.users import User
 
 
 class SessionCache:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from finance.auth.users import Role, User, require_role
+from finance.books.money import CURRENCY
 from finance.market import Market
-from finance.money import CURRENCY
 from finance.scripts import Reply
-from finance.users import Role, User, require_role
 
 SERIES_DAYS = 30
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from finance.auth.users import Role, User, require_role
+from finance.books.money import require_amount
 from finance.market import Market
-from finance.money import require_amount
 from finance.outcomes import DomainError, Outcome
-from finance.users import Role, User, require_role
 
 
 async def _buyer_name(market: Market, buyer_id: str) -> str:

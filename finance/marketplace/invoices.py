@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finance import ids
+from finance.auth.users import Role, User, require_role
+from finance.books.money import require_amount
 from finance.clock import iso_from_ms
 from finance.dates import parse_instant_ms
 from finance.keys import SORT_INDEXES
 from finance.market import Market
-from finance.money import require_amount
 from finance.outcomes import DomainError, Outcome
 from finance.pages import score_cursor
 from finance.scripts import Idempotency, InvoiceQuery, Reply
-from finance.users import Role, User, require_role
 
 INVOICE_NUMBER_LENGTH_MAX = 64
 DESCRIPTION_LENGTH_MAX = 1_000

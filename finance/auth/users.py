@@ -10,9 +10,9 @@ from enum import StrEnum
 from functools import cache
 
 from finance import ids
+from finance.auth.passwords import dummy_hash, hash_password, verify_password
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
-from finance.passwords import dummy_hash, hash_password, verify_password
 
 
 class Role(StrEnum):

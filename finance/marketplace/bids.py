@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from finance import ids
+from finance.auth.users import Role, User, require_role
+from finance.books.money import require_amount
 from finance.clock import iso_from_ms
 from finance.dates import parse_instant_ms
 from finance.market import Market
-from finance.money import require_amount
 from finance.outcomes import DomainError, Outcome
 from finance.scripts import Idempotency, Reply
-from finance.users import Role, User, require_role
 
 YEAR_MS = 365 * 86_400_000
 BPS = 10_000

@@ -1,0 +1,1 @@
+"""Who you are: users, passwords, sessions (tokens)."""

@@ -1,0 +1,1 @@
+"""The books: money rules, wallets, the ledger check."""

@@ -1,0 +1,1 @@
+"""The marketplace: invoices, auctions, exposure limits, aging, dashboards."""
