@@ -73,20 +73,9 @@ local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
 local invoice = hgetall(invoice_key)
-if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
-if invoice.sellerId == investor_id then
-  return refuse('own_invoice', 'a seller cannot fund their own invoice')
-end
-if invoice.status ~= 'listed' then
-  return refuse('invoice_not_listed', 'the invoice is ' .. invoice.status .. ', not listed')
-end
-if tonumber(invoice.dueAt) <= tonumber(now_ms) then
-  return refuse('invoice_past_due', 'the invoice is past its due date')
-end
+refused = purchase_refused(invoice, investor_id, amount, now_ms)
+if refused then return refused end
 local face = tonumber(invoice.amount)
-if amount < tonumber(invoice.askAmount) or amount > face then
-  return refuse('amount_out_of_range', 'amount must be between askAmount and amount, inclusive')
-end
 local investor = account(investor_id, investor_wallet_key, investor_entries_key, investor_stream_key)
 local seller = account(invoice.sellerId)
 local fees = system_account(ACCOUNT.fees)

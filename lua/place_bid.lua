@@ -63,17 +63,8 @@ local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
 local invoice = hgetall(invoice_key)
-if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
-if invoice.sellerId == investor_id then return refuse('own_invoice', 'a seller cannot bid for their own invoice') end
-if invoice.status ~= 'listed' then
-  return refuse('invoice_not_listed', 'the invoice is ' .. invoice.status .. ', not listed')
-end
-if tonumber(invoice.dueAt) <= tonumber(now_ms) then
-  return refuse('invoice_past_due', 'the invoice is past its due date')
-end
-if amount < tonumber(invoice.askAmount) or amount > tonumber(invoice.amount) then
-  return refuse('amount_out_of_range', 'amount must be between askAmount and amount, inclusive')
-end
+refused = purchase_refused(invoice, investor_id, amount, now_ms)
+if refused then return refused end
 if valid_until_ms ~= '' and (tonumber(valid_until_ms) <= tonumber(now_ms)
     or tonumber(valid_until_ms) > tonumber(invoice.dueAt)) then
   return refuse('invalid_field', 'validUntil must be in the future and not after the due date')

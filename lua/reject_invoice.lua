@@ -36,13 +36,8 @@ local replay = idempotent_replay(idempotency_key, body_hash)
 if replay then return replay end
 
 local invoice = hgetall(invoice_key)
-if not invoice.id or invoice.buyerId ~= buyer_id then return refuse('invoice_not_found', 'no such invoice') end
-if invoice.status ~= 'pending_acceptance' then
-  return refuse('invoice_not_pending_acceptance', 'the invoice is ' .. invoice.status .. ', not pending acceptance')
-end
-if tonumber(invoice.acceptByMs) <= tonumber(now_ms) then
-  return refuse('acceptance_window_closed', 'the time to answer for this invoice has passed')
-end
+refused = answer_refused(invoice, buyer_id, now_ms)
+if refused then return refused end
 
 invoice.status, invoice.rejectionReason = 'rejected', reason
 redis.call('HSET', invoice_key, 'status', 'rejected', 'rejectedAt', now_iso, 'rejectionReason', reason)

@@ -76,15 +76,13 @@ async def pending(market: Market, caller: User, invoice_id: str) -> dict[str, An
         raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
     if caller.id == seller_id:
         bid_ids = await market.redis.zrevrange(keys.invoice_bids(invoice_id), 0, -1)
+    elif status != "listed":  # bids close with the listing: nothing of it is anyone else's
+        raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
     elif caller.role is Role.INVESTOR:
         own = await market.redis.hget(keys.invoice_bidders(invoice_id), caller.id)
-        if own is None and status != "listed":
-            raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
         bid_ids = [own] if own else []
-    else:
-        if status != "listed" and caller.role is not Role.BUYER:
-            raise DomainError(Outcome.INVOICE_NOT_FOUND, "no such invoice")
-        raise DomainError(Outcome.FORBIDDEN, "only the seller and the bidders see an invoice's bids")
+    else:  # another seller
+        raise DomainError(Outcome.FORBIDDEN, "only the invoice's seller and its bidders see its bids")
     async with market.redis.pipeline(transaction=True) as pipe:
         for bid_id in bid_ids:
             pipe.hgetall(keys.bid(bid_id))

@@ -229,6 +229,39 @@ local function transfer(payer, payee, amount, kind, payer_text, payee_text, invo
   return payer_balance, payee_balance, payer_transaction, payee_transaction
 end
 
+-- The checks of an investor buying (`/fund`) or bidding for a listed invoice at `price`, in the order
+-- of precedence: a refusal, or nil.
+local function purchase_refused(invoice, investor_id, price, now_ms)
+  if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
+  if invoice.sellerId == investor_id then
+    return refuse('own_invoice', 'a seller cannot fund or bid for their own invoice')
+  end
+  if invoice.status ~= 'listed' then
+    return refuse('invoice_not_listed', 'the invoice is ' .. invoice.status .. ', not listed')
+  end
+  if tonumber(invoice.dueAt) <= tonumber(now_ms) then
+    return refuse('invoice_past_due', 'the invoice is past its due date')
+  end
+  if price < tonumber(invoice.askAmount) or price > tonumber(invoice.amount) then
+    return refuse('amount_out_of_range', 'amount must be between askAmount and amount, inclusive')
+  end
+  return nil
+end
+
+-- The checks of a buyer's answer (accept or reject) to an invoice awaiting its acceptance: a
+-- refusal, or nil. The routes let buyers only, so another buyer is no party: the invoice does not
+-- exist for them.
+local function answer_refused(invoice, buyer_id, now_ms)
+  if not invoice.id or invoice.buyerId ~= buyer_id then return refuse('invoice_not_found', 'no such invoice') end
+  if invoice.status ~= 'pending_acceptance' then
+    return refuse('invoice_not_pending_acceptance', 'the invoice is ' .. invoice.status .. ', not pending acceptance')
+  end
+  if tonumber(invoice.acceptByMs) <= tonumber(now_ms) then
+    return refuse('acceptance_window_closed', 'the time to answer for this invoice has passed')
+  end
+  return nil
+end
+
 -- Puts an invoice on the market (status listed): the three listed indexes, and newInvoiceListed.
 local function list_on_market(invoice, listed_keys, listed_ms, market_stream_key, maxlen, now_iso)
   redis.call('ZADD', listed_keys[1], listed_ms, invoice.id)

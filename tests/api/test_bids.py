@@ -142,6 +142,13 @@ async def test_the_seller_sees_every_bid_and_an_investor_only_their_own(client: 
     assert [row["investorId"] for row in own["bids"]] == [a.id]
     assert (await get_json(client, f"/api/invoices/{invoice['id']}/bids", t.investor))["bids"] == []
     await refused(await client.get(f"/api/invoices/{invoice['id']}/bids", headers=t.buyer.headers), 403, "forbidden")
+    other_seller = await register(client, "seller")
+    await refused(await client.get(f"/api/invoices/{invoice['id']}/bids", headers=other_seller.headers), 403,
+                  "forbidden")
+    assert (await fund(client, t.investor, invoice["id"], FACE)).status_code == 200  # refunds a and b
+    await refused(await client.get(f"/api/invoices/{invoice['id']}/bids", headers=a.headers), 404,
+                  "invoice_not_found")
+    assert (await get_json(client, f"/api/invoices/{invoice['id']}/bids", t.seller))["bids"] == []
 
 
 async def test_accepting_one_bid_funds_the_invoice_and_refunds_every_other(client: Client, market: Market) -> None:
