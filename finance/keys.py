@@ -46,6 +46,8 @@ TEMPLATES: dict[str, str] = {
     "invoice_bids": "invoice-bids:{id}",
     "invoice_bidders": "invoice-bidders:{id}",
     "bids_by_expiry": "market:bids:by-expiry",
+    "invoice_holdings": "invoice-holdings:{id}",
+    "fractional_by_deadline": "market:fractional:by-deadline",
     "listed_by_created": "market:listed:by-created",
     "listed_by_amount": "market:listed:by-amount",
     "listed_by_due": "market:listed:by-due",
@@ -153,6 +155,15 @@ class Keys:
     def bids_by_expiry(self) -> str:
         """Pending bids with a validUntil, by it (epoch ms), for the aging task."""
         return self._key("bids_by_expiry")
+
+    def invoice_holdings(self, invoice_id: str) -> str:
+        """The invoice's investments (list of ids) in participation order: one for a whole invoice, one
+        per claim bought for a fractional one. Repayments are split in this order."""
+        return self._key("invoice_holdings", invoice_id)
+
+    def fractional_by_deadline(self) -> str:
+        """Listed fractional invoices by funding deadline (epoch ms), for the aging task."""
+        return self._key("fractional_by_deadline")
 
     def listed_index(self, sort: str) -> str:
         return self._key(SORT_INDEXES[sort])

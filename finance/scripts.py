@@ -220,7 +220,8 @@ class Scripts:
              invoice["askAmount"], invoice["dueDate"], invoice["dueAt"], invoice["description"], now.iso,
              now.epoch_ms, now.day, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
              invoice["dueAtMax"], "1" if s.acceptance_required else "0", invoice["acceptByMs"],
-             invoice["acceptBy"], s.user_stream_length_max],
+             invoice["acceptBy"], s.user_stream_length_max, _opt(invoice.get("minTicket")),
+             invoice.get("fundingDeadline") or "", _opt(invoice.get("fundingDeadlineMs"))],
         )
 
     async def accept_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
@@ -258,6 +259,20 @@ class Scripts:
              s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max, s.platform_fee_bps],
         )
 
+    async def buy_claim(self, *, invoice_id: str, investor_id: str, session_key: str, investment_id: str, claim: int,
+                        now: Instant, idempotency: Idempotency | None = None) -> Reply:
+        k, s = self.keys, self.settings
+        idem_key, body_hash = self._idempotency(idempotency)
+        return await self.by_name["buy_claim"].run(
+            [k.invoice(invoice_id), k.wallet(investor_id), k.wallet_entries(investor_id),
+             k.user_stream(investor_id), k.stats(investor_id), k.user_investments(investor_id),
+             k.user_invoices(investor_id), *k.listed_indexes(), k.funded_by_due(), k.investment(investment_id),
+             k.invoice_holdings(invoice_id), k.market_stream(), idem_key, session_key],
+            [investor_id, investment_id, claim, now.iso, now.epoch_ms, now.day, body_hash,
+             s.idempotency_ttl_seconds, s.user_stream_length_max, s.market_stream_length_max, s.platform_fee_bps,
+             s.holders_per_invoice_max],
+        )
+
     async def repay_invoice(self, *, invoice_id: str, buyer_id: str, session_key: str, now: Instant,
                             amount: int | None = None, idempotency: Idempotency | None = None) -> Reply:
         k, s = self.keys, self.settings
@@ -275,8 +290,7 @@ class Scripts:
         k, s = self.keys, self.settings
         idem_key, body_hash = self._idempotency(idempotency)
         return await self.by_name["cancel_invoice"].run(
-            [k.invoice(invoice_id), *k.listed_indexes(), k.invoice_numbers(seller_id), k.stats(seller_id),
-             k.market_stream(), idem_key, session_key],
+            [k.invoice(invoice_id), *k.listed_indexes(), k.market_stream(), idem_key, session_key],
             [seller_id, now.iso, body_hash, s.idempotency_ttl_seconds, s.market_stream_length_max,
              s.user_stream_length_max],
         )
@@ -322,7 +336,7 @@ class Scripts:
         grace_ms = s.default_grace_days * 86_400_000
         return await self.by_name["age_invoices"].run(
             [k.funded_by_due(), k.overdue_by_due(), *k.listed_indexes(), k.market_stream(),
-             k.pending_by_deadline(), k.bids_by_expiry()],
+             k.pending_by_deadline(), k.bids_by_expiry(), k.fractional_by_deadline()],
             [now.epoch_ms, now.iso, grace_ms, batch_max, s.market_stream_length_max, s.user_stream_length_max],
         )
 

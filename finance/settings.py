@@ -53,6 +53,9 @@ class Settings:
     buyer_acceptance: str = "off"
     acceptance_window_hours: int = 72
     bids_per_invoice_max: int = 50
+    # a fractional invoice is sold in at most this many claims (the last takes the remainder): bounds
+    # the work of the scripts that pay or refund every holder
+    holders_per_invoice_max: int = 200
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -61,6 +64,8 @@ class Settings:
             raise ValueError(f"BUYER_ACCEPTANCE must be off or required, got {self.buyer_acceptance!r}")
         if self.bids_per_invoice_max < 1:
             raise ValueError(f"BIDS_PER_INVOICE_MAX must be at least 1, got {self.bids_per_invoice_max}")
+        if not 1 <= self.holders_per_invoice_max <= 1_000:
+            raise ValueError(f"HOLDERS_PER_INVOICE_MAX must be 1..1000, got {self.holders_per_invoice_max}")
         if self.acceptance_window_hours < 1:
             raise ValueError(f"ACCEPTANCE_WINDOW_HOURS must be at least 1, got {self.acceptance_window_hours}")
 
@@ -109,4 +114,5 @@ class Settings:
             buyer_acceptance=(env.get("BUYER_ACCEPTANCE") or defaults.buyer_acceptance).strip().lower(),
             acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
             bids_per_invoice_max=_int(env, "BIDS_PER_INVOICE_MAX", defaults.bids_per_invoice_max),
+            holders_per_invoice_max=_int(env, "HOLDERS_PER_INVOICE_MAX", defaults.holders_per_invoice_max),
         )

@@ -1,6 +1,7 @@
 -- age_invoices: the periodic task's step. Funded invoices past their due date become overdue;
 -- overdue invoices past due + grace become defaulted (their investment too); listed invoices past
--- their due date can no longer be financed and are cancelled; invoices their buyer did not accept by
+-- their due date can no longer be financed and are cancelled; fractional invoices not sold in full by
+-- their funding deadline expire, every claim refunded; invoices their buyer did not accept by
 -- the deadline (BUYER_ACCEPTANCE=required) expire; bids past their validUntil, and every pending bid
 -- of a listed invoice that expires, go back to their bidders. At most batch_max of each per call.
 --
@@ -12,19 +13,21 @@
 -- KEYS[6] market_stream_key: market event stream
 -- KEYS[7] pending_by_deadline_key: invoices pending acceptance by acceptance deadline
 -- KEYS[8] bids_by_expiry_key: pending bids with a validUntil, by it
+-- KEYS[9] fractional_by_deadline_key: listed fractional invoices by funding deadline
 -- ARGV[1] now_ms: now, epoch ms
 -- ARGV[2] now_iso: now, ISO 8601 UTC
 -- ARGV[3] grace_ms: grace before default, ms
 -- ARGV[4] batch_max: batch size max (per transition)
 -- ARGV[5] market_stream_maxlen: market stream length max
 -- ARGV[6] user_stream_maxlen: user stream length max
--- Derived keys: each aged invoice's hash, its investment's hash, the investor's, seller's and
+-- Derived keys: each aged invoice's hash, its holdings list and each holding's investment hash, the investor's, seller's and
 -- buyer's stats hashes, the seller's invoice-number hash, the seller's and buyer's event streams; for
--- bids: each bid's hash, its invoice's escrow, pending bids and bidders, the bidder's wallet and stream.
--- Returns: ok {overdue, defaulted, expired, unaccepted, bidsExpired} (counts)
+-- bids: each bid's hash, its invoice's escrow, pending bids and bidders, the bidder's wallet and stream;
+-- for claims refunded: each holder's wallet, entries, stream, stats, daily series and exposure.
+-- Returns: ok {overdue, defaulted, expired, unfilled, unaccepted, bidsExpired} (counts)
 -- Events: invoiceUpdated (market) per listed or funded invoice; invoiceExpired (seller, buyer) per
 --   invoice not accepted in time; bidExpired (bidder) per bid past validUntil, bidRejected per bid of an
---   invoice that expired
+--   invoice that expired; investmentRefunded (holder) per claim of a fractional invoice that expired
 
 local funded_by_due_key = KEYS[1]
 local overdue_by_due_key = KEYS[2]
@@ -34,6 +37,7 @@ local listed_by_due_key = KEYS[5]
 local market_stream_key = KEYS[6]
 local pending_by_deadline_key = KEYS[7]
 local bids_by_expiry_key = KEYS[8]
+local fractional_by_deadline_key = KEYS[9]
 local now_ms = tonumber(ARGV[1])
 local now_iso = ARGV[2]
 local grace_ms = tonumber(ARGV[3])
@@ -62,35 +66,42 @@ for _, invoice_id in ipairs(defaulted) do
   local key = KEY.invoice(invoice_id)
   local invoice = hgetall(key)
   redis.call('HSET', key, 'status', 'defaulted', 'defaultedAt', now_iso)
-  redis.call('HSET', KEY.investment(invoice.investmentId), 'status', 'defaulted', 'defaultedAt', now_iso)
   redis.call('ZREM', overdue_by_due_key, invoice_id)
-  local investor_stats = KEY.stats(invoice.investorId)
-  bump(investor_stats, 'defaultedCount', 1)
-  bump(investor_stats, 'defaultedAmount', tonumber(invoice.fundedAmount))
   -- what was paid before the default is realized already; the default is what remains
+  local holdings = holdings_of(invoice)
+  for _, holding in ipairs(holdings) do
+    redis.call('HSET', KEY.investment(holding.id), 'status', 'defaulted', 'defaultedAt', now_iso)
+    local claim = tonumber(holding.claim or holding.expectedReturn)
+    local unpaid = claim - tonumber(holding.received or '0')
+    if #holdings == 1 then unpaid = tonumber(invoice.amount) - tonumber(invoice.received or '0') end
+    local investor_stats = KEY.stats(holding.investorId)
+    bump(investor_stats, 'defaultedCount', 1)
+    bump(investor_stats, 'defaultedAmount', tonumber(holding.amount))
+    bump(investor_stats, 'defaultedReturn', unpaid)
+  end
   local unpaid = tonumber(invoice.amount) - tonumber(invoice.received or '0')
-  bump(investor_stats, 'defaultedReturn', unpaid)
   bump(KEY.stats(invoice.buyerId), 'defaultedCount', 1)
   bump(KEY.stats(invoice.buyerId), 'defaultedAmount', unpaid)
   updated(key, 'defaulted')
 end
 
+local listed_keys = {listed_by_created_key, listed_by_amount_key, listed_by_due_key}
+-- fractional invoices not sold in full by their funding deadline: every claim is refunded
+local unfilled = redis.call('ZRANGEBYSCORE', fractional_by_deadline_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
+for _, invoice_id in ipairs(unfilled) do
+  local invoice = hgetall(KEY.invoice(invoice_id))
+  if invoice.status == 'listed' then
+    delist(invoice, 'expired', {'expiredAt', now_iso, 'cancelReason', 'funding deadline passed'}, listed_keys,
+      market_stream_key, now_iso, user_stream_maxlen, market_stream_maxlen)
+  else
+    redis.call('ZREM', fractional_by_deadline_key, invoice_id)
+  end
+end
+
 local expired = redis.call('ZRANGEBYSCORE', listed_by_due_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
 for _, invoice_id in ipairs(expired) do
-  local key = KEY.invoice(invoice_id)
-  local invoice = hgetall(key)
-  redis.call('HSET', key, 'status', 'cancelled', 'cancelledAt', now_iso, 'cancelReason', 'expired')
-  redis.call('ZREM', listed_by_created_key, invoice_id)
-  redis.call('ZREM', listed_by_amount_key, invoice_id)
-  redis.call('ZREM', listed_by_due_key, invoice_id)
-  redis.call('HDEL', KEY.invoice_numbers(invoice.sellerId), invoice.invoiceNumber)
-  refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
-  local amount = tonumber(invoice.amount)
-  bump(KEY.stats(invoice.sellerId), 'cancelledCount', 1)
-  bump(KEY.stats(invoice.sellerId), 'cancelledAmount', amount)
-  bump(KEY.stats(invoice.buyerId), 'cancelledCount', 1)
-  bump(KEY.stats(invoice.buyerId), 'cancelledAmount', amount)
-  updated(key, 'cancelled')
+  delist(hgetall(KEY.invoice(invoice_id)), 'cancelled', {'cancelledAt', now_iso, 'cancelReason', 'expired'},
+    listed_keys, market_stream_key, now_iso, user_stream_maxlen, market_stream_maxlen)
 end
 
 local unaccepted = redis.call('ZRANGEBYSCORE', pending_by_deadline_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
@@ -113,4 +124,5 @@ for _, bid_id in ipairs(stale) do
 end
 
 return ok(obj({'overdue', int(#overdue), 'defaulted', int(#defaulted), 'expired', int(#expired),
+  'unfilled', int(#unfilled),
   'unaccepted', int(#unaccepted), 'bidsExpired', int(#stale)}))

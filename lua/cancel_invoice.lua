@@ -1,35 +1,34 @@
 -- cancel_invoice: the seller withdraws a listed invoice. Its invoice number may be listed again; every
--- pending bid goes back to its bidder in the same step.
+-- pending bid, and every claim bought of a fractional invoice, goes back to its investor in the same step.
 --
 -- KEYS[1] invoice_key: invoice hash
 -- KEYS[2] listed_by_created_key: listed invoices by created time
 -- KEYS[3] listed_by_amount_key: listed invoices by amount
 -- KEYS[4] listed_by_due_key: listed invoices by due time
--- KEYS[5] invoice_numbers_key: seller's invoice-number hash
--- KEYS[6] seller_stats_key: seller's stats hash
--- KEYS[7] market_stream_key: market event stream
--- KEYS[8] idempotency_key: idempotency hash for this request
--- KEYS[9] session_key: the caller's session: their token's hash, or their user hash (operator commands)
+-- KEYS[5] market_stream_key: market event stream
+-- KEYS[6] idempotency_key: idempotency hash for this request
+-- KEYS[7] session_key: the caller's session: their token's hash, or their user hash (operator commands)
 -- ARGV[1] seller_id: seller id (the caller)
 -- ARGV[2] now_iso: now, ISO 8601 UTC
 -- ARGV[3] body_hash: request body hash ('' when no Idempotency-Key)
 -- ARGV[4] idempotency_ttl: idempotency TTL, seconds
 -- ARGV[5] market_stream_maxlen: market stream length max
 -- ARGV[6] user_stream_maxlen: user stream length max
--- Derived keys: buyer's stats hash; the invoice's escrow, pending bids and bidders, each bid's hash and
--- bidder's wallet and event stream, the bids-by-expiry set.
+-- Derived keys: the seller's invoice-number hash, seller's and buyer's stats hashes; the invoice's escrow,
+-- pending bids and bidders, each bid's hash and bidder's wallet and event stream, the bids-by-expiry set;
+-- the invoice's holdings, each claim's investment, its investor's wallet, entries, stream, stats, daily
+-- series and exposure; the fractional-by-deadline index.
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden | invoice_not_listed
--- Events: invoiceUpdated (market); bidRejected and walletUpdated to each bidder refunded
+-- Events: invoiceUpdated (market); bidRejected and walletUpdated to each bidder refunded;
+--   investmentRefunded and walletUpdated to each holder of a claim refunded
 
 local invoice_key = KEYS[1]
 local listed_by_created_key = KEYS[2]
 local listed_by_amount_key = KEYS[3]
 local listed_by_due_key = KEYS[4]
-local invoice_numbers_key = KEYS[5]
-local seller_stats_key = KEYS[6]
-local market_stream_key = KEYS[7]
-local idempotency_key = KEYS[8]
-local session_key = KEYS[9]
+local market_stream_key = KEYS[5]
+local idempotency_key = KEYS[6]
+local session_key = KEYS[7]
 local seller_id = ARGV[1]
 local now_iso = ARGV[2]
 local body_hash = ARGV[3]
@@ -55,20 +54,9 @@ if invoice.status ~= 'listed' then
   return refuse('invoice_not_listed', 'the invoice is ' .. invoice.status .. ', not listed')
 end
 
-invoice.status = 'cancelled'
-redis.call('HSET', invoice_key, 'status', 'cancelled', 'cancelledAt', now_iso)
-redis.call('ZREM', listed_by_created_key, invoice.id)
-redis.call('ZREM', listed_by_amount_key, invoice.id)
-redis.call('ZREM', listed_by_due_key, invoice.id)
-redis.call('HDEL', invoice_numbers_key, invoice.invoiceNumber)
-local amount = tonumber(invoice.amount)
-bump(seller_stats_key, 'cancelledCount', 1)
-bump(seller_stats_key, 'cancelledAmount', amount)
-bump(KEY.stats(invoice.buyerId), 'cancelledCount', 1)
-bump(KEY.stats(invoice.buyerId), 'cancelledAmount', amount)
-refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
-emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
-  'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('cancelled')}))
+delist(invoice, 'cancelled', {'cancelledAt', now_iso},
+  {listed_by_created_key, listed_by_amount_key, listed_by_due_key}, market_stream_key, now_iso,
+  user_stream_maxlen, market_stream_maxlen)
 
 local result = obj({'invoice', invoice_json(invoice)})
 idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)

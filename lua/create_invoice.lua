@@ -37,8 +37,12 @@
 -- ARGV[19] accept_by_ms: acceptance deadline, epoch ms (the window, or the due date if sooner)
 -- ARGV[20] accept_by: acceptance deadline, ISO 8601 UTC
 -- ARGV[21] user_stream_maxlen: user stream length max
+-- ARGV[22] min_ticket: a fractional invoice's minimum claim, paise ('' for a whole invoice)
+-- ARGV[23] funding_deadline: a fractional invoice's funding deadline, ISO 8601 UTC ('' for a whole invoice)
+-- ARGV[24] funding_deadline_ms: the same, epoch ms ('' for a whole invoice)
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | due_date_not_in_future | invalid_field |
 --   invalid_buyer | duplicate_invoice
+-- Derived keys: the fractional-by-deadline index (a fractional invoice listed at once).
 -- Events: newInvoiceListed (market); or, acceptance required, acceptanceRequested (buyer)
 
 local invoice_key = KEYS[1]
@@ -77,6 +81,9 @@ local acceptance_required = ARGV[18]
 local accept_by_ms = ARGV[19]
 local accept_by = ARGV[20]
 local user_stream_maxlen = ARGV[21]
+local min_ticket = ARGV[22]
+local funding_deadline = ARGV[23]
+local funding_deadline_ms = ARGV[24]
 
 local refused = caller_refused(session_key, seller_id)
 if refused then return refused end
@@ -89,6 +96,9 @@ if tonumber(due_at) <= tonumber(now_ms) then
 end
 if tonumber(due_at) > tonumber(due_at_max) then
   return refuse('invalid_field', 'dueDate is too far in the future')
+end
+if funding_deadline_ms ~= '' and tonumber(funding_deadline_ms) <= tonumber(now_ms) then
+  return refuse('invalid_field', 'fundingDeadline must be in the future')
 end
 local buyer = redis.call('HMGET', buyer_user_key, 'role', 'displayName')
 if buyer[1] ~= 'buyer' then
@@ -105,6 +115,11 @@ local invoice = {
   buyerId = buyer_id, buyer = buyer[2], amount = amount, askAmount = ask_amount, currency = 'INR',
   dueDate = due_date, dueAt = due_at, status = 'listed', description = description, createdAt = now_iso,
   createdAtMs = now_ms}
+if min_ticket ~= '' then
+  invoice.minTicket, invoice.fundingDeadline, invoice.fundingDeadlineMs = min_ticket, funding_deadline,
+    funding_deadline_ms
+  invoice.fundedClaim, invoice.paidIn = '0', '0'
+end
 if pending then
   invoice.status, invoice.acceptBy, invoice.acceptByMs = 'pending_acceptance', accept_by, accept_by_ms
 end

@@ -2,6 +2,7 @@
 --
 -- KEYS[1] invoice_key: invoice hash
 -- ARGV[1] caller_id: the caller's user id
+-- Derived keys: the caller's invoices list (is the caller a holder of a claim).
 -- Returns: ok {invoice} | invoice_not_found (unknown, or not listed and the caller is no party)
 -- Events: none
 
@@ -10,8 +11,7 @@ local caller_id = ARGV[1]
 
 local invoice = hgetall(invoice_key)
 if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
-local party = caller_id == invoice.sellerId or caller_id == invoice.buyerId or caller_id == invoice.investorId
-if invoice.status ~= 'listed' and not party then
+if invoice.status ~= 'listed' and not party_to(invoice, caller_id) then
   return refuse('invoice_not_found', 'no such invoice')
 end
 return ok(obj({'invoice', invoice_json(invoice)}))

@@ -1,7 +1,9 @@
 -- repay_invoice: the invoice's buyer pays any amount up to what is outstanding (all of it by default),
--- which goes to the investor; while funded, overdue or defaulted (a late payment is a recovery). Paid
--- in full, the invoice is repaid (recovered, when it had defaulted) and its investment settled
--- (recovered).
+-- while funded, overdue or defaulted (a late payment is a recovery). The payment is split over the
+-- holders pro rata to what remains of their claims, by cumulative rounding (DESIGN 9.5): the shares sum
+-- to the payment exactly, and paying all that is outstanding gives each holder exactly the rest of their
+-- claim. Paid in full, the invoice is repaid (recovered, when it had defaulted) and its investments
+-- settled (recovered).
 --
 -- KEYS[1] invoice_key: invoice hash
 -- KEYS[2] buyer_wallet_key: buyer's wallet hash
@@ -21,11 +23,13 @@
 -- ARGV[6] user_stream_maxlen: user stream length max
 -- ARGV[7] market_stream_maxlen: market stream length max
 -- ARGV[8] amount: paise to pay ('' for all that is outstanding)
--- Derived keys (from the invoice): investor's wallet, ledger entries, event stream, stats, daily
--- series; the investment's hash; seller's wallet, event stream and stats; the investor's exposure.
+-- Derived keys (from the invoice): its holdings list and each holding's investment hash; each holder's
+-- wallet, ledger entries, event stream, stats, daily series and exposure; seller's wallet, event stream
+-- and stats.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found | forbidden |
 --   invoice_not_repayable | amount_out_of_range | insufficient_funds | balance_limit_exceeded
--- Events: walletUpdated (buyer, investor), invoiceRepaid (investor, seller, buyer), invoiceUpdated (market)
+-- Events: walletUpdated (buyer, each holder paid), invoiceRepaid (each holder with their share, seller and buyer
+--   with the payment), invoiceUpdated (market)
 
 local invoice_key = KEYS[1]
 local buyer_wallet_key = KEYS[2]
@@ -55,7 +59,7 @@ local invoice = hgetall(invoice_key)
 if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
 if invoice.buyerId ~= buyer_id then
   -- a listed invoice is public, so say why; any other is invisible to non-parties
-  if invoice.status == 'listed' or invoice.sellerId == buyer_id or invoice.investorId == buyer_id then
+  if invoice.status == 'listed' or party_to(invoice, buyer_id) then
     return refuse('forbidden', 'only the invoice\'s buyer may repay it')
   end
   return refuse('invoice_not_found', 'no such invoice')
@@ -72,32 +76,60 @@ if amount ~= '' then paying = tonumber(amount) end
 if paying > outstanding then
   return refuse('amount_out_of_range', 'amount must be at most the outstanding ' .. string.format('%d', outstanding))
 end
+-- each holder's share: pro rata to what remains of their claims, by cumulative rounding in participation
+-- order; one holder (a whole invoice) is owed everything outstanding
+local holdings = holdings_of(invoice)
+local remains = {}
+for i, holding in ipairs(holdings) do
+  remains[i] = tonumber(holding.claim or holding.expectedReturn) - tonumber(holding.received or '0')
+end
+if #holdings == 1 then remains[1] = outstanding end
+local shares = split(remains, paying)
+-- one payment per investor (in the order of their first claim), the sum of their claims' shares
+local legs, leg_of = {}, {}
+for i, holding in ipairs(holdings) do
+  local leg = leg_of[holding.investorId]
+  if not leg then
+    leg = {account(holding.investorId), 0}
+    legs[#legs + 1], leg_of[holding.investorId] = leg, leg
+  end
+  leg[2] = leg[2] + shares[i]
+end
 local buyer = account(buyer_id, buyer_wallet_key, buyer_entries_key, buyer_stream_key)
-local investor = account(invoice.investorId)
-refused = transfer_refused(buyer, investor, paying)
+refused = payout_refused(buyer, legs)
 if refused then return refused end
 
 local what = 'Invoice ' .. invoice.invoiceNumber
-local buyer_balance, investor_balance = transfer(buyer, investor, paying, 'repayment', 'Repaid ' .. what,
-  what .. ' repaid', invoice.id, now_iso, user_stream_maxlen)
+local late = status == 'defaulted'  -- a recovery: the default took it out of the outstanding figures
+local buyer_balance = balance_of(buyer)
+for _, leg in ipairs(legs) do
+  local investor, share = leg[1], leg[2]
+  leg[3] = balance_of(investor)
+  if share > 0 then
+    buyer_balance, leg[3] = transfer(buyer, investor, share, 'repayment', 'Repaid ' .. what, what .. ' repaid',
+      invoice.id, now_iso, user_stream_maxlen)
+  end
+  add_exposure(investor.id, buyer_id, -share)
+  if late then
+    bump(KEY.stats(investor.id), 'recoveredAmount', share)
+  else
+    bump(KEY.stats(investor.id), 'realizedReturn', share)
+    bump_daily(investor.id, today, 'returned', share)
+  end
+end
+for i, holding in ipairs(holdings) do
+  if shares[i] > 0 then redis.call('HINCRBY', KEY.investment(holding.id), 'received', shares[i]) end
+end
 received, outstanding = received + paying, outstanding - paying
 invoice.received = int(received)
 redis.call('HSET', invoice_key, 'received', invoice.received)
-add_exposure(invoice.investorId, buyer_id, -paying)
-
-local investor_stats = KEY.stats(invoice.investorId)
-local late = status == 'defaulted'
-if late then  -- a recovery: the default already took the invoice out of the buyer's outstanding figures
-  bump(investor_stats, 'recoveredAmount', paying)
+if late then
   bump(buyer_stats_key, 'recoveredAmount', paying)
 else
-  bump(investor_stats, 'realizedReturn', paying)
   bump(buyer_stats_key, 'repaidAmount', paying)
   bump_daily(buyer_id, today, 'repaid', paying)
-  bump_daily(invoice.investorId, today, 'returned', paying)
 end
 
-local investment_key = KEY.investment(invoice.investmentId)
 if outstanding == 0 then
   local closed, settled = 'repaid', 'settled'
   if late then closed, settled = 'recovered', 'recovered' end
@@ -105,31 +137,39 @@ if outstanding == 0 then
   redis.call('HSET', invoice_key, 'status', closed, 'repaidAt', now_iso)
   redis.call('ZREM', funded_by_due_key, invoice.id)
   redis.call('ZREM', overdue_by_due_key, invoice.id)
-  redis.call('HSET', investment_key, 'status', settled, 'settledAt', now_iso)
-  if late then
-    bump(investor_stats, 'recoveredCount', 1)
-  else
-    bump(investor_stats, 'settledCount', 1)
-    bump(investor_stats, 'realizedProfit', tonumber(invoice.profit))
-    bump(investor_stats, 'settledAmount', tonumber(invoice.fundedAmount))
+  for _, holding in ipairs(holdings) do
+    redis.call('HSET', KEY.investment(holding.id), 'status', settled, 'settledAt', now_iso)
+    local investor_stats = KEY.stats(holding.investorId)
+    if late then
+      bump(investor_stats, 'recoveredCount', 1)
+    else
+      bump(investor_stats, 'settledCount', 1)
+      bump(investor_stats, 'realizedProfit', tonumber(holding.profit))
+      bump(investor_stats, 'settledAmount', tonumber(holding.amount))
+    end
+  end
+  if not late then
     bump(KEY.stats(invoice.sellerId), 'repaidCount', 1)
     bump(buyer_stats_key, 'repaidCount', 1)
   end
 end
-local investment = hgetall(investment_key)
 
-local seller = account(invoice.sellerId)
-local function repaid(balance)
-  return obj({'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(paying),
+local function repaid(share, balance)
+  return obj({'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(share),
     'outstanding', int(outstanding), 'newBalance', int(balance)})
 end
-emit(investor.stream, user_stream_maxlen, 'invoiceRepaid', repaid(investor_balance))
-emit(seller.stream, user_stream_maxlen, 'invoiceRepaid', repaid(balance_of(seller)))
-emit(buyer.stream, user_stream_maxlen, 'invoiceRepaid', repaid(buyer_balance))
-emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({
-  'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S(invoice.status)}))
+for _, leg in ipairs(legs) do
+  emit(leg[1].stream, user_stream_maxlen, 'invoiceRepaid', repaid(leg[2], leg[3]))
+end
+local seller = account(invoice.sellerId)
+emit(seller.stream, user_stream_maxlen, 'invoiceRepaid', repaid(paying, balance_of(seller)))
+emit(buyer.stream, user_stream_maxlen, 'invoiceRepaid', repaid(paying, buyer_balance))
+invoice_updated(invoice, market_stream_key, market_stream_maxlen)
 
-local result = obj({'invoice', invoice_json(invoice), 'investment', investment_json(investment),
+-- a whole invoice answers with its one investment; a fractional one has many (null here)
+local investment_out = NULL
+if not fractional(invoice) then investment_out = investment_json(hgetall(KEY.investment(invoice.investmentId))) end
+local result = obj({'invoice', invoice_json(invoice), 'investment', investment_out,
   'wallet', wallet_json(buyer_balance)})
 idempotent_store(idempotency_key, body_hash, result, idempotency_ttl)
 return ok(result)

@@ -9,15 +9,16 @@ from finance.api.http import authenticated, idempotent, json_body, market, path_
 from finance.api.openapi import refuses
 from finance.api.schemas import (
     INVOICE_STATUSES,
-    AmountRequest,
     CreateInvoiceRequest,
     EmptyRequest,
     FundOut,
+    FundRequest,
     InvoiceEnvelope,
     InvoicesOut,
     MarketplaceQuery,
     OwnInvoicesQuery,
     RejectRequest,
+    RepayOut,
     RepayRequest,
 )
 from finance.auth.users import Role, User
@@ -39,7 +40,7 @@ blueprint = Blueprint("invoices", __name__, url_prefix="/api/invoices")
 async def create(user: User, body: CreateInvoiceRequest, idempotency: Idempotency | None) -> Response:
     """List an invoice (status listed). Amounts in paise; askAmount <= amount; dueDate in the future."""
     new = invoices.NewInvoice(body.invoice_number, body.buyer_id, body.amount, body.ask_amount, body.due_date,
-                              body.description)
+                              body.description, body.min_ticket, body.funding_deadline)
     return reply(await invoices.create(market(), user, new, idempotency), 201)
 
 
@@ -112,23 +113,26 @@ async def read(user: User, invoice_id: str) -> Response:
 @blueprint.post("/<invoice_id:invoice_id>/fund")
 @authenticated(Role.INVESTOR, checked_by_script=True)
 @idempotent
-@json_body(AmountRequest)
+@json_body(FundRequest)
 @document_response(FundOut)
 @refuses(404, 409, 422)
-async def fund(user: User, invoice_id: str, body: AmountRequest, idempotency: Idempotency | None) -> Response:
-    """Fund a listed invoice with askAmount <= amount <= amount (paise). Honours Idempotency-Key."""
-    return reply(await invoices.fund(market(), user, path_id(invoice_id), body.amount, idempotency))
+async def fund(user: User, invoice_id: str, body: FundRequest, idempotency: Idempotency | None) -> Response:
+    """Buy a listed invoice: a whole one with {amount}, askAmount <= amount <= amount (paise); a claim on a
+    fractional one with {claim}, minTicket <= claim <= remainingClaim, or exactly the remainder (its price
+    is its cumulative-rounded share of askAmount). Honours Idempotency-Key."""
+    return reply(await invoices.fund(market(), user, path_id(invoice_id), body.amount, idempotency, body.claim))
 
 
 @blueprint.post("/<invoice_id:invoice_id>/repay")
 @authenticated(Role.BUYER, checked_by_script=True)
 @idempotent
 @json_body(RepayRequest, optional=True)
-@document_response(FundOut)
+@document_response(RepayOut)
 @refuses(404, 409, 422)
 async def repay(user: User, invoice_id: str, body: RepayRequest, idempotency: Idempotency | None) -> Response:
-    """The buyer pays any amount up to what is outstanding (all of it without a body) to the investor,
-    while funded, overdue or defaulted. Honours Idempotency-Key."""
+    """The buyer pays any amount up to what is outstanding (all of it without a body), split over the
+    holders pro rata to what remains of their claims, while funded, overdue or defaulted. Honours
+    Idempotency-Key."""
     return reply(await invoices.repay(market(), user, path_id(invoice_id), body.amount, idempotency))
 
 

@@ -70,6 +70,22 @@ class CreateInvoiceRequest(Request):
     ask_amount: Amount
     due_date: Instant
     description: Annotated[str, documented(maxLength=1_000)] | None = None
+    min_ticket: Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description=(
+        "makes the invoice fractional: the smallest claim (paise of face value, 1..amount) an investor may buy"))
+    ] | None = None
+    funding_deadline: Annotated[str, documented(format="date-time", description=(
+        "fractional only: not sold in full by then, it expires and every claim is refunded (default dueDate)"))
+    ] | None = None
+
+
+class FundRequest(Request):
+    """One of the two: ``amount`` buys a whole invoice, ``claim`` a part of a fractional one."""
+
+    amount: Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description=(
+        "a whole invoice: the price, askAmount..amount, paise"))] | None = None
+    claim: Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description=(
+        "a fractional invoice: paise of face value, minTicket..remainingClaim (or exactly the remainder)"))
+    ] | None = None
 
 
 class RejectRequest(Request):
@@ -198,6 +214,10 @@ class InvoiceOut(Response):
     platform_fee: Annotated[int | None, documented(description="paise kept by the platform at funding")]
     received: Annotated[int | None, documented(description="paid by the buyer so far (null until funded)")]
     outstanding: Annotated[int | None, documented(description="what the buyer still owes (null until funded)")]
+    min_ticket: Annotated[int | None, documented(description="fractional invoices: the smallest claim, paise")]
+    funding_deadline: Annotated[str | None, documented(description="fractional invoices: sold in full by then")]
+    funded_claim: Annotated[int | None, documented(description="fractional invoices: face value sold so far")]
+    remaining_claim: Annotated[int | None, documented(description="fractional invoices: face value still on sale")]
     accept_by: Annotated[str | None, documented(description="BUYER_ACCEPTANCE=required: the buyer's deadline")]
     accepted_at: str | None
     rejection_reason: str | None
@@ -214,20 +234,32 @@ class InvoicesOut(Response):
     next_cursor: str | None
 
 
+INVESTMENT_STATUSES = ("reserved", "active", "settled", "defaulted", "recovered", "refunded")
+
+
 class InvestmentOut(Response):
     id: str
     invoice_id: str
     investor_id: str
-    amount: int
+    claim: Annotated[int, documented(description="face value held, paise (the whole amount for a whole invoice)")]
+    amount: Annotated[int, documented(description="the price paid, paise")]
     expected_return: int
     profit: int
-    status: str
+    received: Annotated[int, documented(description="repaid to this holding so far, paise")]
+    status: Annotated[str, documented(enum=list(INVESTMENT_STATUSES))]
     created_at: str
 
 
 class FundOut(Response):
     invoice: InvoiceOut
     investment: InvestmentOut
+    wallet: WalletOut
+
+
+class RepayOut(Response):
+    invoice: InvoiceOut
+    investment: Annotated[InvestmentOut | None, documented(description="a whole invoice's one investment; "
+                                                                       "null for a fractional one")]
     wallet: WalletOut
 
 

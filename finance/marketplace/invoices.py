@@ -28,6 +28,9 @@ class NewInvoice:
     ask_amount: object
     due_date: str
     description: str | None = None
+    # fractional (DESIGN 9.4): the smallest claim an investor may buy, and when it must be sold by
+    min_ticket: object = None
+    funding_deadline: str | None = None
 
 
 async def create(market: Market, seller: User, new: NewInvoice, idempotency: Idempotency | None = None) -> Reply:
@@ -54,6 +57,19 @@ async def create(market: Market, seller: User, new: NewInvoice, idempotency: Ide
         "dueAt": due_ms, "description": description,
         "dueAtMax": now.epoch_ms + DUE_DATE_YEARS_MAX * 366 * 86_400_000,
     }
+    if new.min_ticket is not None:
+        min_ticket = require_amount(new.min_ticket, "minTicket")
+        if min_ticket > amount:
+            raise DomainError(Outcome.INVALID_FIELD, "minTicket must be 1..amount (paise of face value)")
+        # whether it is in the future is the script's check, as for the due date
+        deadline_ms = due_ms if new.funding_deadline is None else parse_instant_ms(new.funding_deadline,
+                                                                                     "fundingDeadline")
+        if deadline_ms > due_ms:
+            raise DomainError(Outcome.INVALID_FIELD, "fundingDeadline must not be after dueDate")
+        invoice |= {"minTicket": min_ticket, "fundingDeadlineMs": deadline_ms,
+                    "fundingDeadline": iso_from_ms(deadline_ms)}
+    elif new.funding_deadline is not None:
+        raise DomainError(Outcome.INVALID_FIELD, "fundingDeadline is for fractional invoices (with minTicket)")
     # with BUYER_ACCEPTANCE=required: the window, or the due date if that comes first
     accept_by = min(now.epoch_ms + market.settings.acceptance_window_hours * 3_600_000, due_ms)
     invoice["acceptByMs"], invoice["acceptBy"] = accept_by, iso_from_ms(accept_by)
@@ -95,9 +111,20 @@ async def reject(market: Market, buyer: User, invoice_id: str, reason: str,
                                                now=market.clock.now(), idempotency=idempotency)
 
 
-async def fund(market: Market, investor: User, invoice_id: str, amount: object,
-               idempotency: Idempotency | None = None) -> Reply:
+async def fund(market: Market, investor: User, invoice_id: str, amount: object = None,
+               idempotency: Idempotency | None = None, claim: object = None) -> Reply:
+    """Buys a whole invoice for ``amount``, or a claim of ``claim`` paise of a fractional one's face value."""
     require_role(investor, Role.INVESTOR)
+    if (amount is None) == (claim is None):
+        # a shape error, as a missing field is: one of the two, as a number
+        raise DomainError(Outcome.INVALID_REQUEST, "send amount (a whole invoice) or claim (a fractional one), "
+                                                   "as an integer, and not both")
+    if claim is not None:
+        return await market.scripts.buy_claim(
+            invoice_id=invoice_id, investor_id=investor.id, session_key=investor.session_key,
+            investment_id=ids.investment_id(), claim=require_amount(claim, "claim"), now=market.clock.now(),
+            idempotency=idempotency,
+        )
     paise = require_amount(amount)
     return await market.scripts.fund_invoice(
         invoice_id=invoice_id, investor_id=investor.id, session_key=investor.session_key,

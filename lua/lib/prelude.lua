@@ -64,8 +64,18 @@ end
 -- Written out as one concatenation each: they are on every money script's path.
 -- What the buyer still owes on a funded invoice (null before funding).
 local function outstanding_json(t)
-  if not t.investorId or t.investorId == '' then return NULL end
+  if not t.fundedAt or t.fundedAt == '' then return NULL end
   return string.format('%d', tonumber(t.amount) - tonumber(t.received or '0'))
+end
+
+-- A fractional invoice (created with minTicket) sells claims on its face value; null for a whole one.
+local function fractional(t)
+  return t.minTicket ~= nil and t.minTicket ~= ''
+end
+
+local function remaining_claim_json(t)
+  if not fractional(t) then return NULL end
+  return string.format('%d', tonumber(t.amount) - tonumber(t.fundedClaim or '0'))
 end
 
 local function invoice_json(t)
@@ -78,15 +88,18 @@ local function invoice_json(t)
     ',"investorId":' .. S(t.investorId) .. ',"fundedAmount":' .. N(t.fundedAmount) ..
     ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
     ',"platformFee":' .. N(t.platformFee) .. ',"received":' .. N(t.received) ..
-    ',"outstanding":' .. outstanding_json(t) .. ',"acceptBy":' .. S(t.acceptBy) ..
+    ',"outstanding":' .. outstanding_json(t) .. ',"minTicket":' .. N(t.minTicket) ..
+    ',"fundingDeadline":' .. S(t.fundingDeadline) .. ',"fundedClaim":' .. N(t.fundedClaim) ..
+    ',"remainingClaim":' .. remaining_claim_json(t) .. ',"acceptBy":' .. S(t.acceptBy) ..
     ',"acceptedAt":' .. S(t.acceptedAt) .. ',"rejectionReason":' .. S(t.rejectionReason) ..
     ',"fundedAt":' .. S(t.fundedAt) .. ',"repaidAt":' .. S(t.repaidAt) .. '}'
 end
 
 local function investment_json(t)
   return '{"id":' .. S(t.id) .. ',"invoiceId":' .. S(t.invoiceId) .. ',"investorId":' .. S(t.investorId) ..
-    ',"amount":' .. N(t.amount) .. ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
-    ',"status":' .. S(t.status) .. ',"createdAt":' .. S(t.createdAt) .. '}'
+    ',"claim":' .. N(t.claim or t.expectedReturn) .. ',"amount":' .. N(t.amount) ..
+    ',"expectedReturn":' .. N(t.expectedReturn) .. ',"profit":' .. N(t.profit) ..
+    ',"received":' .. N(t.received or '0') .. ',"status":' .. S(t.status) .. ',"createdAt":' .. S(t.createdAt) .. '}'
 end
 
 local function bid_json(t)
@@ -217,6 +230,53 @@ local function fee_of(price, bps)
   return high * bps * 10000 + (partial - partial % 10000) / 10000
 end
 
+-- floor(a * b / c), exact, for integers 0 <= a, b <= 2^50 (10^15 < 2^50) and 0 < c <= 2^50 whose result is
+-- at most 2^53 (every use here has a <= c or b <= c, so the result is at most max(a, b)). A product
+-- such as 10^8 * 10^8 is not exact in a double, so this never forms it: with a = qa * c + ra, it walks
+-- b's bits from the top keeping a * (the bits so far) as q * c + r with 0 <= r < c, where every
+-- intermediate value stays below 2^52.
+local function muldiv(a, b, c)
+  local qa = math.floor(a / c)
+  local ra = a - qa * c
+  while ra < 0 do qa, ra = qa - 1, ra + c end  -- the division above is a double's: correct it
+  while ra >= c do qa, ra = qa + 1, ra - c end
+  local bits, n, x = {}, 0, b
+  while x > 0 do
+    local bit = x % 2
+    n = n + 1
+    bits[n] = bit
+    x = (x - bit) / 2
+  end
+  local q, r = 0, 0
+  for i = n, 1, -1 do
+    q, r = q * 2, r * 2
+    if r >= c then q, r = q + 1, r - c end
+    if bits[i] == 1 then
+      q, r = q + qa, r + ra
+      if r >= c then q, r = q + 1, r - c end
+    end
+  end
+  return q
+end
+
+-- Splits `total` (0 <= total <= the weights' sum) over the weights, in their order, by cumulative
+-- rounding (DESIGN section 9): share_i = floor(C_i * total / W) - floor(C_(i-1) * total / W), with C_i
+-- the running sum of the weights and W their sum. The shares sum to exactly `total`, each is within 1
+-- of its exact share and at most its weight; a total equal to W gives each exactly its weight.
+local function split(weights, total)
+  local sum = 0
+  for _, w in ipairs(weights) do sum = sum + w end
+  local shares, running, before = {}, 0, 0
+  for i, w in ipairs(weights) do
+    running = running + w
+    local upto = 0
+    if sum > 0 then upto = muldiv(running, total, sum) end
+    shares[i] = upto - before
+    before = upto
+  end
+  return shares
+end
+
 -- Both legs of one movement, always together: the payer's debit and the payee's credit, each naming
 -- the other as counterparty. Returns the payer's and the payee's balance after, and their
 -- transactions' JSON.
@@ -231,7 +291,15 @@ end
 
 -- The checks of an investor buying (`/fund`) or bidding for a listed invoice at `price`, in the order
 -- of precedence: a refusal, or nil.
-local function purchase_refused(invoice, investor_id, price, now_ms)
+-- Whether the user is a party to the invoice: its seller, its buyer, or an investor who holds (or held)
+-- a claim on it; every party has the invoice in their own list.
+local function party_to(invoice, user_id)
+  if user_id == invoice.sellerId or user_id == invoice.buyerId or user_id == invoice.investorId then return true end
+  return redis.call('ZSCORE', KEY.user_invoices(user_id), invoice.id) ~= false
+end
+
+-- The checks every purchase of a listed invoice starts with (of it whole, a bid, or a claim).
+local function on_sale_refused(invoice, investor_id, now_ms)
   if not invoice.id then return refuse('invoice_not_found', 'no such invoice') end
   if invoice.sellerId == investor_id then
     return refuse('own_invoice', 'a seller cannot fund or bid for their own invoice')
@@ -241,6 +309,15 @@ local function purchase_refused(invoice, investor_id, price, now_ms)
   end
   if tonumber(invoice.dueAt) <= tonumber(now_ms) then
     return refuse('invoice_past_due', 'the invoice is past its due date')
+  end
+  return nil
+end
+
+local function purchase_refused(invoice, investor_id, price, now_ms)
+  local refused = on_sale_refused(invoice, investor_id, now_ms)
+  if refused then return refused end
+  if fractional(invoice) then
+    return refuse('fractional_invoice', 'this invoice is sold in claims: POST /fund {"claim": paise of face value}')
   end
   if price < tonumber(invoice.askAmount) or price > tonumber(invoice.amount) then
     return refuse('amount_out_of_range', 'amount must be between askAmount and amount, inclusive')
@@ -262,11 +339,24 @@ local function answer_refused(invoice, buyer_id, now_ms)
   return nil
 end
 
+-- invoiceUpdated to the market: the status, and for a fractional invoice how much of it is sold.
+local function invoice_updated(invoice, market_stream_key, maxlen)
+  local fields = {'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S(invoice.status)}
+  if fractional(invoice) then
+    fields[7], fields[8] = 'fundedClaim', N(invoice.fundedClaim or '0')
+    fields[9], fields[10] = 'remainingClaim', remaining_claim_json(invoice)
+  end
+  emit(market_stream_key, maxlen, 'invoiceUpdated', obj(fields))
+end
+
 -- Puts an invoice on the market (status listed): the three listed indexes, and newInvoiceListed.
 local function list_on_market(invoice, listed_keys, listed_ms, market_stream_key, maxlen, now_iso)
   redis.call('ZADD', listed_keys[1], listed_ms, invoice.id)
   redis.call('ZADD', listed_keys[2], invoice.amount, invoice.id)
   redis.call('ZADD', listed_keys[3], invoice.dueAt, invoice.id)
+  if fractional(invoice) then
+    redis.call('ZADD', KEY.fractional_by_deadline(), invoice.fundingDeadlineMs, invoice.id)
+  end
   emit(market_stream_key, maxlen, 'newInvoiceListed', obj({
     'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', N(invoice.amount),
     'askAmount', N(invoice.askAmount), 'seller', S(invoice.seller), 'buyer', S(invoice.buyer),
@@ -292,51 +382,64 @@ local function bump_daily(user_id, day, metric, by)
   redis.call('HINCRBY', KEY.daily(user_id), day .. ':' .. metric, by)
 end
 
+-- The seller's side of an invoice becoming funded at `price` (the money moved already: the seller got
+-- the price minus `fee`, now holding `seller_balance`): the invoice's funding fields and status, out of
+-- the listed indexes (`listed_keys`) into funded-by-due, the seller's figures, invoiceFunded to the
+-- seller (`investor` names who funded it) and invoiceUpdated to the market. `streams`: {seller, market} keys
+-- and {user_maxlen, market_maxlen}.
+local function mark_funded(invoice, listed_keys, funded_by_due_key, price, fee, investor, seller_balance, now_iso,
+                           today, streams)
+  local face = tonumber(invoice.amount)
+  invoice.status, invoice.fundedAt, invoice.received = 'funded', now_iso, '0'
+  invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(price), int(face), int(face - price)
+  invoice.platformFee = int(fee)
+  redis.call('HSET', KEY.invoice(invoice.id), 'status', 'funded', 'fundedAmount', invoice.fundedAmount,
+    'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso,
+    'platformFee', invoice.platformFee, 'received', '0')
+  for _, index in ipairs(listed_keys) do redis.call('ZREM', index, invoice.id) end
+  redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id)
+  redis.call('ZADD', funded_by_due_key, invoice.dueAt, invoice.id)
+  local net = price - fee
+  local seller_stats = KEY.stats(invoice.sellerId)
+  bump(seller_stats, 'fundedCount', 1)
+  bump(seller_stats, 'raisedAmount', net)
+  bump_daily(invoice.sellerId, today, 'raised', net)
+  emit(streams.seller, streams.user_maxlen, 'invoiceFunded', obj({
+    'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(price),
+    'platformFee', int(fee), 'investor', S(investor), 'newBalance', int(seller_balance)}))
+  invoice_updated(invoice, streams.market, streams.market_maxlen)
+end
+
 -- An invoice just funded at `f.price` by one investor, the money already moved (the seller got the
 -- price minus `f.fee`): the invoice and its indexes, the investment, the stats and the funding events.
 -- `k` holds the keys the caller knows. Returns the investment.
 local function record_funding(invoice, k, f)
   local face = tonumber(invoice.amount)
   local profit = face - f.price
-  invoice.status, invoice.investorId, invoice.investmentId = 'funded', f.investor_id, f.investment_id
-  invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(f.price), int(face), int(profit)
-  invoice.fundedAt, invoice.platformFee, invoice.received = f.now_iso, int(f.fee), '0'
-  redis.call('HSET', k.invoice, 'status', 'funded', 'investorId', f.investor_id, 'investor', f.investor_name,
-    'investmentId', f.investment_id, 'fundedAmount', invoice.fundedAmount,
-    'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', f.now_iso,
-    'platformFee', invoice.platformFee, 'received', '0')
-  redis.call('ZREM', k.listed[1], invoice.id)
-  redis.call('ZREM', k.listed[2], invoice.id)
-  redis.call('ZREM', k.listed[3], invoice.id)
-  redis.call('ZADD', k.funded_by_due, invoice.dueAt, invoice.id)
-
+  invoice.investorId, invoice.investmentId = f.investor_id, f.investment_id
+  redis.call('HSET', k.invoice, 'investorId', f.investor_id, 'investor', f.investor_name,
+    'investmentId', f.investment_id)
   local investment = {id = f.investment_id, invoiceId = invoice.id, investorId = f.investor_id,
-    amount = int(f.price), expectedReturn = int(face), profit = int(profit), status = 'active',
-    createdAt = f.now_iso}
+    claim = int(face), amount = int(f.price), expectedReturn = int(face), profit = int(profit), received = '0',
+    status = 'active', createdAt = f.now_iso}
   redis.call('HSET', k.investment, 'id', investment.id, 'invoiceId', investment.invoiceId,
-    'investorId', f.investor_id, 'amount', investment.amount, 'expectedReturn', investment.expectedReturn,
-    'profit', investment.profit, 'status', 'active', 'createdAt', f.now_iso)
+    'investorId', f.investor_id, 'claim', investment.claim, 'amount', investment.amount,
+    'expectedReturn', investment.expectedReturn, 'profit', investment.profit, 'received', '0',
+    'status', 'active', 'createdAt', f.now_iso)
+  redis.call('RPUSH', KEY.invoice_holdings(invoice.id), f.investment_id)
   redis.call('ZADD', k.investor_investments, f.now_ms, f.investment_id)
   redis.call('ZADD', k.investor_invoices, f.now_ms, invoice.id)
 
-  local net = f.price - f.fee
   bump(k.investor_stats, 'investmentCount', 1)
   bump(k.investor_stats, 'investedAmount', f.price)
   bump(k.investor_stats, 'expectedReturn', face)
-  local seller_stats = KEY.stats(invoice.sellerId)
-  bump(seller_stats, 'fundedCount', 1)
-  bump(seller_stats, 'raisedAmount', net)
   bump_daily(f.investor_id, f.today, 'invested', f.price)
-  bump_daily(invoice.sellerId, f.today, 'raised', net)
-
-  emit(k.seller_stream, f.user_stream_maxlen, 'invoiceFunded', obj({
-    'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(f.price),
-    'platformFee', int(f.fee), 'investor', S(f.investor_name), 'newBalance', int(f.seller_balance)}))
+  mark_funded(invoice, k.listed, k.funded_by_due, f.price, f.fee, f.investor_name, f.seller_balance, f.now_iso,
+    f.today, {seller = k.seller_stream, market = k.market_stream, user_maxlen = f.user_stream_maxlen,
+              market_maxlen = f.market_stream_maxlen})
   emit(k.investor_stream, f.user_stream_maxlen, 'investmentSuccess', obj({
     'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(f.price),
     'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(f.investor_balance)}))
-  emit(k.market_stream, f.market_stream_maxlen, 'invoiceUpdated', obj({
-    'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'status', S('funded')}))
   return investment
 end
 
@@ -398,3 +501,59 @@ local function refund_bids(invoice, keep, status, event, now_iso, user_stream_ma
   return refunded
 end
 
+
+-- An invoice's investments in participation order: the claims bought of a fractional invoice, or the
+-- one investment of a whole invoice (also when funded before the holdings list was kept).
+local function holdings_of(invoice)
+  local ids = redis.call('LRANGE', KEY.invoice_holdings(invoice.id), 0, -1)
+  if #ids == 0 and invoice.investmentId and invoice.investmentId ~= '' then ids = {invoice.investmentId} end
+  local found = {}
+  for i, investment_id in ipairs(ids) do found[i] = hgetall(KEY.investment(investment_id)) end
+  return found
+end
+
+-- Gives every reserved claim of a fractional invoice its price back from the escrow: the investment is
+-- refunded, its claim leaves the investor's exposure and figures, and investmentRefunded tells them.
+-- Never refused: it is the investors' own money.
+local function refund_participations(invoice, now_iso, user_stream_maxlen)
+  local what = 'Invoice ' .. invoice.invoiceNumber
+  local day = string.sub(now_iso, 1, 10)
+  for _, held in ipairs(holdings_of(invoice)) do
+    if held.status == 'reserved' then
+      local price, claim = tonumber(held.amount), tonumber(held.claim)
+      local investor = account(held.investorId)
+      local balance = balance_of(investor)
+      if price > 0 then
+        local _
+        _, balance = transfer(escrow_of(invoice.id), investor, price, 'claim_refund', 'Claim returned, ' .. what,
+          'Claim returned, ' .. what, invoice.id, now_iso, user_stream_maxlen)
+      end
+      redis.call('HSET', KEY.investment(held.id), 'status', 'refunded', 'refundedAt', now_iso)
+      add_exposure(held.investorId, invoice.buyerId, -claim)
+      local stats = KEY.stats(held.investorId)
+      bump(stats, 'investmentCount', -1)
+      bump(stats, 'investedAmount', -price)
+      bump(stats, 'expectedReturn', -claim)
+      bump_daily(held.investorId, day, 'invested', -price)
+      emit(investor.stream, user_stream_maxlen, 'investmentRefunded', obj({'investmentId', S(held.id),
+        'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'claim', int(claim),
+        'amount', int(price), 'newBalance', int(balance)}))
+    end
+  end
+end
+
+-- Takes a listed invoice off the market for good: `status` (cancelled or expired) with `fields` (more
+-- field/value pairs for the hash), out of the listed indexes (`listed_keys`) and the deadline index,
+-- its number free again, counted as cancelled in the seller's and buyer's figures; every pending bid
+-- and every claim bought goes back to whoever paid it; invoiceUpdated to the market.
+local function delist(invoice, status, fields, listed_keys, market_stream_key, now_iso, user_stream_maxlen,
+                      market_stream_maxlen)
+  invoice.status = status
+  redis.call('HSET', KEY.invoice(invoice.id), 'status', status, unpack(fields))
+  for _, index in ipairs(listed_keys) do redis.call('ZREM', index, invoice.id) end
+  redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id)
+  close_unlisted(invoice)
+  refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
+  refund_participations(invoice, now_iso, user_stream_maxlen)
+  invoice_updated(invoice, market_stream_key, market_stream_maxlen)
+end

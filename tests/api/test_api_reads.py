@@ -28,7 +28,8 @@ from tests.helpers.api import (
 
 NOW_ISO = iso_from_ms(START_MS)
 NULL_FUNDING = {"investorId": None, "fundedAmount": None, "expectedReturn": None, "profit": None,
-                "platformFee": None, "received": None, "outstanding": None, "acceptBy": None, "acceptedAt": None,
+                "platformFee": None, "received": None, "outstanding": None, "minTicket": None, "fundingDeadline": None,
+                "fundedClaim": None, "remainingClaim": None, "acceptBy": None, "acceptedAt": None,
                 "rejectionReason": None, "fundedAt": None,
                 "repaidAt": None}
 
@@ -237,8 +238,9 @@ async def test_fund_returns_invoice_investment_and_wallet(client: Client) -> Non
                                "outstanding": 500_000, "fundedAt": NOW_ISO}
     assert data["investment"]["id"].startswith("ivt_")
     assert data["investment"] == {"id": data["investment"]["id"], "invoiceId": invoice["id"],
-                                  "investorId": t.investor.id, "amount": 470_000, "expectedReturn": 500_000,
-                                  "profit": 30_000, "status": "active", "createdAt": NOW_ISO}
+                                  "investorId": t.investor.id, "claim": 500_000, "amount": 470_000,
+                                  "expectedReturn": 500_000, "profit": 30_000, "received": 0, "status": "active",
+                                  "createdAt": NOW_ISO}
     assert data["wallet"] == {"balance": 530_000, "currency": "INR"}
     assert await balance(client, t.seller) == 470_000
 
@@ -254,7 +256,7 @@ async def test_repay_returns_repaid_invoice_and_settled_investment(client: Clien
     repaid_at = iso_from_ms(START_MS + DAY_MS)
     assert data["invoice"] == {**funded["invoice"], "status": "repaid", "repaidAt": repaid_at, "received": 500_000,
                                "outstanding": 0}
-    assert data["investment"] == {**funded["investment"], "status": "settled"}
+    assert data["investment"] == {**funded["investment"], "status": "settled", "received": 500_000}
     assert (await balance(client, t.buyer), await balance(client, t.investor)) == (0, 1_030_000)
 
 
