@@ -5,13 +5,18 @@
 - each wallet's balance == the sum of its own ledger entries (credits - debits), and each entry's
   balanceAfter is the running sum
 - no balance is negative (the external account excepted: it is the bank's side)
-- each funded, overdue, repaid or defaulted invoice has exactly one investment, which points back at
-  it, with the amount funded and the status that goes with the invoice's
+- each funded, overdue, repaid or defaulted whole invoice has exactly one investment, which points back
+  at it, with the amount funded and the status that goes with the invoice's; a fractional invoice's
+  claims, in participation order, each cost their cumulative-rounded share of askAmount, sum to its
+  fundedClaim and paidIn, are the face value bought for askAmount once funded, and carry the status
+  that goes with the invoice's; no investment names an invoice that does not hold it
+- what the holders received sums to what the invoice received, each at most its claim
 - each invoice sits in exactly the indexes its status calls for
 - each funding and repayment moved its amount exactly once: one debit and one credit per invoice; the
   seller received the price minus the platform fee, and platform:fees the fee
 - an invoice that is closed (funded, repaid, cancelled, ...) holds nothing in its escrow, and a listed
-  one holds exactly its pending bids (so no refunded, withdrawn or accepted bid still holds money)
+  one holds exactly its pending bids, or the prices of its claims (so no refunded, withdrawn or
+  accepted bid, and no refunded claim, still holds money)
 
 It is safe to run while the server takes traffic: the figures that must agree are read in one
 MULTI/EXEC each (all balances with the totals; a wallet's balance with its last entry; an invoice
@@ -60,8 +65,8 @@ async def check(market: Market) -> LedgerReport:
     settled = await _check_invoices(market, report)
     for account_id in [*accounts, EXTERNAL_ACCOUNT]:
         await _check_wallet(market, account_id, report)
-    for invoice in settled:
-        report.problems.extend(_leg_problems(invoice, report.legs))
+    for snapshot in settled:
+        report.problems.extend(_leg_problems(snapshot, report.legs))
     return report
 
 
@@ -131,57 +136,94 @@ async def _check_wallet(market: Market, account_id: str, report: LedgerReport) -
         report.problems.append(f"wallet {account_id}: balance {balance} != sum of its entries {running}")
 
 
-async def _check_invoices(market: Market, report: LedgerReport) -> list[dict[str, str]]:
+async def _check_invoices(market: Market, report: LedgerReport) -> list[Snapshot]:
     """Checks each invoice; returns those in a final status, for the legs check."""
     keys = market.keys
-    settled: list[dict[str, str]] = []
-    per_invoice: dict[str, list[str]] = {}
+    settled: list[Snapshot] = []
+    pointing: dict[str, set[str]] = {}  # invoice id -> the investments that name it
     async for key in market.redis.scan_iter(match=keys.investment("*"), count=PAGE):
         investment = await market.redis.hgetall(key)
-        per_invoice.setdefault(investment.get("invoiceId", "?"), []).append(investment.get("id", key))
-    for invoice_id, investment_ids in per_invoice.items():
-        if len(investment_ids) > 1:
-            report.problems.append(f"invoice {invoice_id}: {len(investment_ids)} investments {sorted(investment_ids)}")
+        pointing.setdefault(investment.get("invoiceId", "?"), set()).add(investment.get("id", key))
     async for key in market.redis.scan_iter(match=keys.invoice("*"), count=PAGE):
         report.invoices += 1
-        for _ in range(5):
-            # set once, when funded; if that happens between this read and the snapshot, look again
-            investment_id = await market.redis.hget(key, "investmentId")
-            snapshot = await _invoice_snapshot(market, key, investment_id)
-            if snapshot[0].get("investmentId") == investment_id:
-                break
-        report.problems.extend(_invoice_problems(*snapshot))
-        if snapshot[0].get("status") in FINAL_STATUSES:
-            settled.append(snapshot[0])
+        snapshot = await _invoice_snapshot(market, key)
+        held = {investment.get("id") for investment in snapshot.investments}
+        strays = pointing.pop(snapshot.invoice.get("id", "?"), set()) - held
+        if strays:
+            report.problems.append(f"invoice {snapshot.invoice.get('id')}: investments {sorted(strays)} name it "
+                                   "but it does not hold them")
+        report.problems.extend(_invoice_problems(snapshot))
+        if snapshot.invoice.get("status") in FINAL_STATUSES:
+            settled.append(snapshot)
+    for invoice_id, investment_ids in pointing.items():
+        report.problems.append(f"investments {sorted(investment_ids)} name invoice {invoice_id}, which does not exist")
     return settled
 
 
-async def _invoice_snapshot(market: Market, key: str, investment_id: str | None) -> tuple[Any, ...]:
+@dataclass
+class Snapshot:
+    """One invoice as of one MULTI: its hash, its investments in participation order, its index
+    memberships, its escrow and pending bids; and whether each investment is in its investor's list."""
+
+    invoice: dict[str, str]
+    investments: list[dict[str, str]]
+    scores: list[Any]
+    escrow: int
+    pending_bids: int
+    listed_by_investor: list[bool]
+
+    @property
+    def fractional(self) -> bool:
+        return bool(self.invoice.get("minTicket"))
+
+
+def _holding_ids(invoice: dict[str, str], holdings: list[str]) -> list[str]:
+    """The invoice's investments: its holdings list, or the one investment of a whole invoice funded
+    before the list was kept."""
+    if holdings:
+        return holdings
+    return [invoice["investmentId"]] if invoice.get("investmentId") else []
+
+
+async def _invoice_snapshot(market: Market, key: str) -> Snapshot:
     keys = market.keys
     invoice_id = key.rsplit(":", 1)[-1]
-    async with market.redis.pipeline(transaction=True) as pipe:
-        pipe.hgetall(key)
-        pipe.hgetall(keys.investment(investment_id or "-"))
-        for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due(), keys.pending_by_deadline()):
-            pipe.zscore(index, invoice_id)
-        pipe.hget(keys.wallet(escrow_account(invoice_id)), "balance")
-        pipe.zrange(keys.invoice_bids(invoice_id), 0, -1, withscores=True)
-        invoice, investment, *scores, escrow, bids = await pipe.execute()
-    invoice["escrowBalance"] = escrow or "0"
-    invoice["pendingBids"] = str(sum(int(score) for _, score in bids))
-    investor_id = invoice.get("investorId")
-    listed_by_investor = (
-        await market.redis.zscore(keys.user_investments(investor_id), investment_id)
-        if investor_id and investment_id else None
-    )
-    return invoice, investment, scores, listed_by_investor
+    for _ in range(5):
+        # which investments to read is known only from the invoice: read it, then everything in one MULTI,
+        # and look again if the invoice changed in between
+        async with market.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.lrange(keys.invoice_holdings(invoice_id), 0, -1)
+            first, holdings = await pipe.execute()
+        ids = _holding_ids(first, holdings)
+        async with market.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            for investment_id in ids:
+                pipe.hgetall(keys.investment(investment_id))
+            for index in (*keys.listed_indexes(), keys.funded_by_due(), keys.overdue_by_due(),
+                          keys.pending_by_deadline()):
+                pipe.zscore(index, invoice_id)
+            pipe.hget(keys.wallet(escrow_account(invoice_id)), "balance")
+            pipe.zrange(keys.invoice_bids(invoice_id), 0, -1, withscores=True)
+            invoice, *rest = await pipe.execute()
+        if invoice == first:
+            break
+    investments, scores, (escrow, bids) = rest[:len(ids)], rest[len(ids):-2], rest[-2:]
+    # an investment, once listed in its investor's list, stays there: reading this later is sound
+    listed = [await market.redis.zscore(keys.user_investments(row.get("investorId", "-")), row.get("id", "-"))
+              is not None for row in investments]
+    return Snapshot(invoice, investments, scores, int(escrow or 0), sum(int(score) for _, score in bids), listed)
 
 
-def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], scores: list[Any],
-                      in_investor_list: float | None) -> list[str]:
+# a fractional invoice's status -> the status of every claim on it
+CLAIM_STATUS = {"listed": "reserved", "cancelled": "refunded", "expired": "refunded", **INVESTMENT_STATUS}
+
+
+def _invoice_problems(snap: Snapshot) -> list[str]:
+    invoice = snap.invoice
     problems: list[str] = []
     name, status = f"invoice {invoice.get('id')}", invoice.get("status", "?")
-    present = [score is not None for score in scores]
+    present = [score is not None for score in snap.scores]
     in_listed, in_funded, in_overdue, in_pending = all(present[:3]), present[3], present[4], present[5]
     if any(present[:3]) and not in_listed:
         problems.append(f"{name}: in some listed indexes but not all")
@@ -189,42 +231,94 @@ def _invoice_problems(invoice: dict[str, str], investment: dict[str, str], score
     if (in_listed, in_funded, in_overdue, in_pending) != expected:
         problems.append(f"{name}: {status} but indexed as listed={in_listed} funded={in_funded} overdue={in_overdue}"
                         f" pending={in_pending}")
-    if status in CLOSED_STATUSES and invoice["escrowBalance"] != "0":
-        problems.append(f"{name}: {status} but its escrow holds {invoice['escrowBalance']}")
+    face = int(invoice.get("amount") or 0)
     received = int(invoice.get("received") or 0)
-    if not 0 <= received <= int(invoice.get("amount") or 0):
+    if not 0 <= received <= face:
         problems.append(f"{name}: received {received} outside 0..face value")
-    if status in ("repaid", "recovered") and received != int(invoice["amount"]):
-        problems.append(f"{name}: {status} with {received} received of {invoice['amount']}")
-    if invoice["escrowBalance"] != invoice["pendingBids"]:
-        problems.append(f"{name}: escrow holds {invoice['escrowBalance']}, its pending bids {invoice['pendingBids']}")
-    wanted_investment = INVESTMENT_STATUS.get(status)
-    if wanted_investment is None:
-        if invoice.get("investmentId"):
-            problems.append(f"{name}: {status} but has an investment")
-        return problems
+    if status in ("repaid", "recovered") and received != face:
+        problems.append(f"{name}: {status} with {received} received of {face}")
+    held = int(invoice.get("paidIn") or 0) if snap.fractional and status == "listed" else 0
+    if status in CLOSED_STATUSES and snap.escrow != 0:
+        problems.append(f"{name}: {status} but its escrow holds {snap.escrow}")
+    elif snap.escrow != snap.pending_bids + held:
+        what = f"its claims {held}" if snap.fractional else f"its pending bids {snap.pending_bids}"
+        problems.append(f"{name}: escrow holds {snap.escrow}, {what}")
+    for investment, listed in zip(snap.investments, snap.listed_by_investor, strict=True):
+        if investment.get("invoiceId") != invoice.get("id"):
+            problems.append(f"{name}: investment {investment.get('id')} does not point back")
+        elif not listed:
+            problems.append(f"{name}: investment {investment.get('id')} not in the investor's list")
+    received_by_holders = sum(int(row.get("received") or 0) for row in snap.investments)
+    if snap.investments and "received" in snap.investments[0] and received_by_holders != received:
+        problems.append(f"{name}: its holders received {received_by_holders}, the invoice {received}")
+    for row in snap.investments:
+        claim = int(row.get("claim") or row.get("expectedReturn") or 0)
+        if not 0 <= int(row.get("received") or 0) <= claim:
+            problems.append(f"{name}: investment {row.get('id')} received {row.get('received')} of a claim of {claim}")
+    checks = _claim_problems if snap.fractional else _whole_problems
+    return [*problems, *(f"{name}: {problem}" for problem in checks(snap))]
+
+
+def _whole_problems(snap: Snapshot) -> list[str]:
+    """A whole invoice: one investment while funded and after, none before, with the funded amount."""
+    invoice, status = snap.invoice, snap.invoice.get("status", "?")
+    wanted = INVESTMENT_STATUS.get(status)
+    if wanted is None:
+        return [f"{status} but has an investment"] if snap.investments else []
     if not invoice.get("investmentId"):
-        return [*problems, f"{name}: {status} without an investment"]
-    if investment.get("invoiceId") != invoice.get("id"):
-        return [*problems, f"{name}: investment {invoice['investmentId']} does not point back"]
+        return [f"{status} without an investment"]
+    if len(snap.investments) != 1:
+        return [f"{status} with {len(snap.investments)} investments (one expected)"]
+    [investment] = snap.investments
+    problems = []
+    if investment.get("id") != invoice["investmentId"]:
+        problems.append(f"investment {investment.get('id')} is not its investmentId {invoice['investmentId']}")
     if investment.get("amount") != invoice.get("fundedAmount"):
-        problems.append(f"{name}: fundedAmount differs from its investment's amount")
-    if investment.get("status") != wanted_investment:
-        problems.append(f"{name}: {status} but its investment is {investment.get('status')}")
-    if in_investor_list is None:
-        problems.append(f"{name}: investment {invoice['investmentId']} not in the investor's list")
+        problems.append("fundedAmount differs from its investment's amount")
+    if investment.get("status") != wanted:
+        problems.append(f"{status} but its investment is {investment.get('status')}")
     return problems
 
 
-def _leg_problems(invoice: dict[str, str], legs: dict[tuple[str, str, str], int]) -> list[str]:
-    """A funded invoice moved its funded amount once (investor debit, seller credit); a repaid one
-    also its face value once (buyer debit, investor credit); nothing else moved money for it. For
-    invoices in a final status, whose movements are all written."""
+def _claim_problems(snap: Snapshot) -> list[str]:
+    """A fractional invoice: its claims, in order, cost their cumulative-rounded shares of askAmount;
+    they add up to fundedClaim and paidIn; once funded they are the face value and cost askAmount."""
+    invoice, status = snap.invoice, snap.invoice.get("status", "?")
+    face, ask = int(invoice["amount"]), int(invoice["askAmount"])
+    problems = []
+    sold = paid = 0
+    wanted = CLAIM_STATUS.get(status)
+    for row in snap.investments:
+        claim, amount = int(row.get("claim") or 0), int(row.get("amount") or 0)
+        price = (sold + claim) * ask // face - sold * ask // face
+        if amount != price:
+            problems.append(f"claim {row.get('id')} of {claim} cost {amount}, its cumulative-rounded price is {price}")
+        sold, paid = sold + claim, paid + amount
+        if row.get("status") != wanted:
+            problems.append(f"{status} but claim {row.get('id')} is {row.get('status')} (expected {wanted})")
+    if (sold, paid) != (int(invoice.get("fundedClaim") or 0), int(invoice.get("paidIn") or 0)):
+        problems.append(f"claims {sold} for {paid}, the invoice says fundedClaim {invoice.get('fundedClaim')} "
+                        f"paidIn {invoice.get('paidIn')}")
+    if status in INVESTMENT_STATUS and (sold, paid, int(invoice.get("fundedAmount") or 0)) != (face, ask, ask):
+        problems.append(f"{status} with claims {sold} of {face} sold for {paid} (fundedAmount "
+                        f"{invoice.get('fundedAmount')}, askAmount {ask})")
+    return problems
+
+
+def _leg_problems(snap: Snapshot, legs: dict[tuple[str, str, str], int]) -> list[str]:
+    """Each movement of an invoice in a final status moved its amount once, one debit and its credit:
+    the funding (the price minus the fee to the seller, the fee to platform:fees), the repayments (what
+    was received), and for a fractional invoice every claim bought (and, cancelled or expired, refunded)."""
+    invoice = snap.invoice
     invoice_id = invoice["id"]
     funded = int(invoice.get("fundedAmount") or 0)
     fee = int(invoice.get("platformFee") or 0)
     received = int(invoice.get("received") or 0)
     wanted = {"funding": funded - fee, "fee": fee, "repayment": received}
+    if snap.fractional:
+        wanted["claim_purchase"] = sum(int(row.get("amount") or 0) for row in snap.investments)
+        wanted["claim_refund"] = sum(int(row.get("amount") or 0) for row in snap.investments
+                                     if row.get("status") == "refunded")
     problems = []
     for kind, amount in wanted.items():
         debit, credit = legs.get((invoice_id, kind, "debit"), 0), legs.get((invoice_id, kind, "credit"), 0)
