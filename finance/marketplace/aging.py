@@ -1,7 +1,7 @@
 """The periodic task that ages invoices: funded past due -> overdue, overdue past grace -> defaulted,
 listed past due -> cancelled, fractional ones not sold by their funding deadline -> expired (claims
-refunded), invoices not accepted in time -> expired, bids past validUntil -> refunded. Every server process runs it; the script is idempotent, so concurrent
-runs only repeat work that finds nothing to do."""
+refunded), invoices not accepted in time -> expired, bids past validUntil -> refunded. Every server
+process runs it; the script is idempotent, so concurrent runs only repeat work that finds nothing to do."""
 
 from __future__ import annotations
 

@@ -233,7 +233,8 @@ async def test_holders_are_capped_and_the_last_claim_takes_the_rest(backend: Bac
 
 
 async def repay(client: Client, buyer: Actor, invoice_id: str, amount: int | None = None) -> Any:
-    return await post(client, f"/api/invoices/{invoice_id}/repay", buyer, None if amount is None else {"amount": amount})
+    body = None if amount is None else {"amount": amount}
+    return await post(client, f"/api/invoices/{invoice_id}/repay", buyer, body)
 
 
 def shares(remains: list[int], payment: int) -> list[int]:

@@ -18,7 +18,8 @@ async def test_list_fund_repay_moves_exact_amounts(client: Client) -> None:
     assert body["invoice"]["status"] == "funded"
     assert body["investment"] == {
         "id": body["investment"]["id"], "invoiceId": invoice["id"], "investorId": t.investor.id,
-        "claim": 500_000, "amount": 470_000, "expectedReturn": 500_000, "profit": 30_000, "received": 0, "status": "active",
+        "claim": 500_000, "amount": 470_000, "expectedReturn": 500_000, "profit": 30_000, "received": 0,
+        "status": "active",
         "createdAt": body["investment"]["createdAt"],
     }
     assert body["wallet"] == {"balance": 530_000, "currency": "INR"}

@@ -22,7 +22,8 @@ def clock() -> FixedClock:
 
 
 def aged(overdue: int = 0, defaulted: int = 0, expired: int = 0) -> dict[str, int]:
-    return {"overdue": overdue, "defaulted": defaulted, "expired": expired, "unfilled": 0, "unaccepted": 0, "bidsExpired": 0}
+    return {"overdue": overdue, "defaulted": defaulted, "expired": expired, "unfilled": 0, "unaccepted": 0,
+            "bidsExpired": 0}
 
 
 async def status(client: Client, actor_headers: dict[str, str], invoice_id: str) -> str:

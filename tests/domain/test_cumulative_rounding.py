@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 import fakeredis
@@ -78,7 +79,7 @@ def claims(draw: st.DrawFn) -> list[int]:
     cuts = draw(st.lists(st.integers(1, face - 1), max_size=min(HOLDERS_MAX - 1, face - 1), unique=True)
                 if face > 1 else st.just([]))
     points = [0, *sorted(cuts), face]
-    return [high - low for low, high in zip(points, points[1:], strict=False)]
+    return [high - low for low, high in pairwise(points)]
 
 
 PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

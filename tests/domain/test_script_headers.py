@@ -39,7 +39,8 @@ NOW = Instant(1_800_000_000_000)
 IDEM = Idempotency("usr_1", "POST", "/p", "k", "body-hash")
 INVOICE = {"id": "inv_1", "invoiceNumber": "N-1", "sellerId": "usr_s", "seller": "Seller Co", "buyerId": "usr_b",
            "amount": 100, "askAmount": 90, "dueDate": "2027-01-01T00:00:00.000Z", "dueAt": 1,
-           "description": "goods", "dueAtMax": 2, "acceptByMs": 3, "acceptBy": "2026-01-04T00:00:00.000Z", "minTicket": 22,
+           "description": "goods", "dueAtMax": 2, "acceptByMs": 3, "acceptBy": "2026-01-04T00:00:00.000Z",
+           "minTicket": 22,
            "fundingDeadline": "2026-12-01T00:00:00.000Z", "fundingDeadlineMs": 23}
 USER = {"id": "usr_u", "email": "e@example.com", "name": "Name", "role": "seller", "company": "Co",
         "displayName": "Co"}
@@ -111,7 +112,8 @@ def expected_values(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 # every setting a wrapper passes, each a value no other argument has, so that two swapped show
 SETTINGS = Settings(idempotency_ttl_seconds=86_401, user_stream_length_max=1_001, market_stream_length_max=10_002,
-                    platform_fee_bps=123, bids_per_invoice_max=47, holders_per_invoice_max=199, auth_attempt_window_seconds=301,
+                    platform_fee_bps=123, bids_per_invoice_max=47, holders_per_invoice_max=199,
+                    auth_attempt_window_seconds=301,
                     auth_attempts_per_email_max=11, auth_attempts_per_address_max=101, default_grace_days=29)
 ROLES = ("seller", "buyer", "investor", "user")
 # header key name (after the role) -> Keys method of that role's id
@@ -123,7 +125,8 @@ def expected_settings() -> dict[str, Any]:
     s = SETTINGS
     return {"idempotency_ttl": s.idempotency_ttl_seconds, "user_stream_maxlen": s.user_stream_length_max,
             "market_stream_maxlen": s.market_stream_length_max, "fee_bps": s.platform_fee_bps,
-            "bids_max": s.bids_per_invoice_max, "holders_max": s.holders_per_invoice_max, "window_ms": s.auth_attempt_window_seconds * 1000,
+            "bids_max": s.bids_per_invoice_max, "holders_max": s.holders_per_invoice_max,
+            "window_ms": s.auth_attempt_window_seconds * 1000,
             "email_attempts_max": s.auth_attempts_per_email_max,
             "address_attempts_max": s.auth_attempts_per_address_max, "grace_ms": s.default_grace_days * 86_400_000}
 
@@ -134,7 +137,8 @@ def expected_keys(values: dict[str, Any]) -> dict[str, str]:
     k = Keys()
     found = {"market_stream_key": k.market_stream(), "funded_by_due_key": k.funded_by_due(),
              "overdue_by_due_key": k.overdue_by_due(), "pending_by_deadline_key": k.pending_by_deadline(),
-             "bids_by_expiry_key": k.bids_by_expiry(), "fractional_by_deadline_key": k.fractional_by_deadline(), "users_by_email_key": k.users_by_email(),
+             "bids_by_expiry_key": k.bids_by_expiry(), "fractional_by_deadline_key": k.fractional_by_deadline(),
+             "users_by_email_key": k.users_by_email(),
              "wallets_key": k.wallets(), "ledger_totals_key": k.ledger(),
              "external_wallet_key": k.wallet("external"), "external_entries_key": k.wallet_entries("external")}
     found.update(zip(("listed_by_created_key", "listed_by_amount_key", "listed_by_due_key"), k.listed_indexes(),
