@@ -1,6 +1,6 @@
 """A randomized sequence over every marketplace operation (hypothesis stateful): bids placed, replaced
-and withdrawn, bids accepted, buy-now, cancel, deposits, time passing with the aging task, new
-invoices. After every step the ledger check passes (nothing created or lost, escrow == pending bids,
+and withdrawn, bids accepted, buy-now, claims bought of fractional invoices, cancel, deposits,
+repayments, limits, time passing with the aging task (deadlines, defaults), new invoices of both kinds. After every step the ledger check passes (nothing created or lost, escrow == pending bids,
 closed invoices hold nothing) and no answer is a 5xx."""
 
 from __future__ import annotations
@@ -63,6 +63,24 @@ class Marketplace(RuleBasedStateMachine):
         invoice = self.run(create_invoice(self.client, self.seller, self.buyer, amount=FACE, ask_amount=ASK,
                                           due_days=10, now_ms=self.clock.epoch_ms))
         self.invoices.append(invoice["id"])
+
+    @rule(ticket=st.integers(1, FACE), deadline_hours=st.none() | st.integers(1, 240))
+    def new_fractional_invoice(self, ticket: int, deadline_hours: int | None) -> None:
+        extra: dict[str, Any] = {"minTicket": ticket}
+        if deadline_hours is not None:
+            extra["fundingDeadline"] = iso_from_ms(self.clock.epoch_ms + deadline_hours * 3_600_000)
+        invoice = self.run(create_invoice(self.client, self.seller, self.buyer, amount=FACE, ask_amount=ASK,
+                                          due_days=10, now_ms=self.clock.epoch_ms, **extra))
+        self.invoices.append(invoice["id"])
+
+    @rule(who=st.integers(0, INVESTORS - 1), which=st.integers(0, 7),
+          claim=st.integers(1, FACE) | st.sampled_from(["rest"]))
+    def buy_claim(self, who: int, which: int, claim: int | str) -> None:
+        invoice_id = self.invoice(which)
+        if claim == "rest":
+            invoice = self.run(self.market.redis.hgetall(self.market.keys.invoice(invoice_id)))
+            claim = max(1, int(invoice["amount"]) - int(invoice.get("fundedClaim") or 0))
+        self.post(f"/api/invoices/{invoice_id}/fund", self.investors[who], {"claim": claim})
 
     @rule(who=st.integers(0, INVESTORS - 1), which=st.integers(0, 7), amount=st.integers(ASK - 10, FACE + 10),
           hours=st.none() | st.integers(1, 72))
@@ -136,8 +154,10 @@ class Marketplace(RuleBasedStateMachine):
         expected = dict.fromkeys((investor.id for investor in self.investors), 0)
         for invoice_id in self.invoices:
             invoice = await redis.hgetall(keys.invoice(invoice_id))
-            if invoice["status"] in ("funded", "overdue", "defaulted"):
-                expected[invoice["investorId"]] += int(invoice["amount"]) - int(invoice.get("received") or 0)
+            for investment_id in await redis.lrange(keys.invoice_holdings(invoice_id), 0, -1):
+                held = await redis.hgetall(keys.investment(investment_id))
+                if held["status"] in ("reserved", "active", "defaulted"):
+                    expected[held["investorId"]] += int(held["claim"]) - int(held.get("received") or 0)
             for bidder in await redis.hkeys(keys.invoice_bidders(invoice_id)):
                 expected[bidder] += int(invoice["amount"])
         found = {investor.id: int(await redis.hget(keys.exposure(investor.id), self.buyer.id) or 0)
