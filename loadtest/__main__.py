@@ -41,8 +41,9 @@ def parse_args(argv: list[str] | None = None) -> LoadConfig:
         "--flow-rate", type=float, default=0.0, help="invoice flows started per second (0: as fast as possible)"
     )
     parser.add_argument("--race", type=int, default=3, help="investors racing to fund each invoice")
-    parser.add_argument("--scenario", choices=["buy-now", "auction"], default="buy-now",
-                        help="buy-now: racers fund at once; auction: racers bid, the seller accepts the best")
+    parser.add_argument("--scenario", choices=["buy-now", "auction", "fractional"], default="buy-now",
+                        help="buy-now: racers fund at once; auction: racers bid, the seller accepts the best; "
+                             "fractional: racers buy a claim each, then race for the last one")
     parser.add_argument("--repay-fraction", type=float, default=0.5, help="share of funded invoices repaid")
     parser.add_argument("--deposit-fraction", type=float, default=0.05, help="chance of a top-up after a flow")
     parser.add_argument("--drain", type=float, default=2.0, help="max seconds to wait for in-flight events")

@@ -128,6 +128,13 @@ class Api:
             refusals=frozenset({Outcome.INVOICE_NOT_LISTED.value}),
         )
 
+    async def buy_claim(self, investor: User, invoice_id: str, claim: int) -> Response:
+        return await self.call(
+            "claim", "POST", f"/api/invoices/{invoice_id}/fund", token=investor.token, body={"claim": claim},
+            # the racers' claims that no longer fit, or that land once the invoice is full
+            refusals=frozenset({Outcome.CLAIM_OUT_OF_RANGE.value, Outcome.INVOICE_NOT_LISTED.value}),
+        )
+
     async def place_bid(self, investor: User, invoice_id: str, amount: int) -> Response:
         return await self.call(
             "bid", "POST", f"/api/invoices/{invoice_id}/bids", token=investor.token, body={"amount": amount},

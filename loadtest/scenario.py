@@ -44,7 +44,9 @@ class LoadConfig:
     concurrency: int = 16
     flow_rate: float = 0.0  # invoice flows started per second; 0: as fast as `concurrency` allows
     race: int = 3
-    scenario: str = "buy-now"  # or "auction": racers bid, the seller accepts the best while more bids race in
+    # or "auction": racers bid, the seller accepts the best while more bids race in; or "fractional": the
+    # invoice sells in claims of a minimum ticket, racers buy one each and then race for the last one
+    scenario: str = "buy-now"
     repay_fraction: float = 0.5
     deposit_fraction: float = 0.05
     drain_s: float = 2.0
@@ -173,7 +175,10 @@ class Workload:
         self.state.invoice_counter += 1
         amount = rnd.randrange(INVOICE_AMOUNT_MIN, INVOICE_AMOUNT_MAX)
         ask_amount = amount * rnd.randint(85, 98) // 100
+        fractional = self.config.scenario == "fractional"
+        ticket = -(-amount // max(2, self.config.race))  # ceil: the last racer's ticket no longer fits
         body = {
+            **({"minTicket": ticket} if fractional else {}),
             "invoiceNumber": f"LT-{self.run_id}-{self.state.invoice_counter}",
             "buyerId": buyer.id,
             "amount": amount,
@@ -194,6 +199,8 @@ class Workload:
         self.state.requests += len(racers)
         if self.config.scenario == "auction":
             winners = await self.auction(seller, invoice_id, racers, offers, amount)
+        elif fractional:
+            winners = await self.claims(invoice_id, racers, ticket, amount)
         else:
             results = await asyncio.gather(
                 *(self.api.fund(investor, invoice_id, offer) for investor, offer in zip(racers, offers, strict=True))
@@ -231,7 +238,25 @@ class Workload:
         return [accepted] if accepted.ok else []
 
 
-SCENARIOS = ("buy-now", "auction")
+    async def claims(self, invoice_id: str, racers: list[User], ticket: int, face: int) -> list[Response]:
+        """Every racer buys a ticket at once (those that no longer fit are refused `claim_out_of_range`),
+        then every racer races for exactly what is left: one fills the invoice, the others are refused
+        `invoice_not_listed`. Returns the answers that filled it: exactly one, or none if none fitted."""
+        first = await asyncio.gather(*(self.api.buy_claim(racer, invoice_id, ticket) for racer in racers))
+        sold = sum(ticket for answer in first if answer.ok)
+        fills = [answer for answer in first if answer.ok and _filled(answer)]
+        if sold >= face or not sold:
+            return fills
+        self.state.requests += len(racers)
+        last = await asyncio.gather(*(self.api.buy_claim(racer, invoice_id, face - sold) for racer in racers))
+        return fills + [answer for answer in last if answer.ok and _filled(answer)]
+
+
+def _filled(answer: Response) -> bool:
+    return isinstance(answer.body, dict) and answer.body.get("invoice", {}).get("status") == "funded"
+
+
+SCENARIOS = ("buy-now", "auction", "fractional")
 
 
 def ws_url(base_url: str, token: str) -> str:
