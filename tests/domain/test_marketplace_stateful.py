@@ -1,7 +1,8 @@
 """A randomized sequence over every marketplace operation (hypothesis stateful): bids placed, replaced
 and withdrawn, bids accepted, buy-now, claims bought of fractional invoices, cancel, deposits,
-repayments, limits, time passing with the aging task (deadlines, defaults), new invoices of both kinds. After every step the ledger check passes (nothing created or lost, escrow == pending bids,
-closed invoices hold nothing) and no answer is a 5xx."""
+repayments, limits, time passing with the aging task (deadlines, defaults), new invoices of both
+kinds. After every step the ledger check passes (nothing created or lost, escrow == pending bids or
+claims, closed invoices hold nothing), exposure is what is held and bid, and no answer is a 5xx."""
 
 from __future__ import annotations
 
