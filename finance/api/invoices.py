@@ -120,7 +120,8 @@ async def fund(user: User, invoice_id: str, body: FundRequest, idempotency: Idem
     """Buy a listed invoice: a whole one with {amount}, askAmount <= amount <= amount (paise); a claim on a
     fractional one with {claim}, minTicket <= claim <= remainingClaim, or exactly the remainder (its price
     is its cumulative-rounded share of askAmount). Honours Idempotency-Key."""
-    return reply(await invoices.fund(market(), user, path_id(invoice_id), body.amount, idempotency, body.claim))
+    amount, claim = body.chosen()
+    return reply(await invoices.fund(market(), user, path_id(invoice_id), amount, idempotency, claim))
 
 
 @blueprint.post("/<invoice_id:invoice_id>/repay")

@@ -58,6 +58,9 @@ def refuses(*statuses: int) -> Callable[[Func], Func]:
 def components(model: type[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``({"$ref": ...}, every component the model needs)``."""
     (ref,), found = msgspec.json.schema_components([model], ref_template=REF)
+    extra = getattr(model, "SCHEMA", None)  # what a JSON Schema says of the body as a whole (oneOf, ...)
+    if isinstance(extra, dict) and model.__name__ in found:
+        found[model.__name__] |= extra
     return ref, found
 
 

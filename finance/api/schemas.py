@@ -8,7 +8,7 @@ constraints are the domain's checks (422), so they are written into the document
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -79,13 +79,20 @@ class CreateInvoiceRequest(Request):
 
 
 class FundRequest(Request):
-    """One of the two: ``amount`` buys a whole invoice, ``claim`` a part of a fractional one."""
+    """Exactly one of the two: ``amount`` buys a whole invoice, ``claim`` a part of a fractional one."""
 
+    # merged into the document's schema of this body (finance/api/openapi.py)
+    SCHEMA: ClassVar[dict[str, Any]] = {"oneOf": [{"required": ["amount"]}, {"required": ["claim"]}]}
     amount: Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description=(
-        "a whole invoice: the price, askAmount..amount, paise"))] | None = None
+        "a whole invoice: the price, askAmount..amount, paise"))] | msgspec.UnsetType = msgspec.UNSET
     claim: Annotated[int, documented(minimum=1, maximum=AMOUNT_MAX, description=(
         "a fractional invoice: paise of face value, minTicket..remainingClaim (or exactly the remainder)"))
-    ] | None = None
+    ] | msgspec.UnsetType = msgspec.UNSET
+
+    def chosen(self) -> tuple[int | None, int | None]:
+        """(amount, claim), None where absent."""
+        return (None if self.amount is msgspec.UNSET else self.amount,
+                None if self.claim is msgspec.UNSET else self.claim)
 
 
 class RejectRequest(Request):

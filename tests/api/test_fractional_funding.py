@@ -365,3 +365,27 @@ async def test_the_check_finds_a_mispriced_claim_and_a_share_paid_to_no_one(clie
     assert (f"{name}: claim {first['investment']['id']} of 400000 cost {first['investment']['amount'] + 1}, "
             f"its cumulative-rounded price is {first['investment']['amount']}") in problems
     assert f"{name}: its holders received 999, the invoice 1000" in problems
+
+
+async def test_concurrent_claims_never_pass_an_exposure_limit(real_backend: Backend) -> None:
+    application = real_backend.app()
+    async with application.test_app():
+        client, market = application.test_client(), application.extensions["market"]
+        m = await parties(client, investors=1, money=5_000_000)
+        investor = m.investors[0]
+        limit = await client.put(f"/api/users/limits/{m.buyer.id}", json={"amount": 3 * MIN_TICKET},
+                                 headers=investor.headers)
+        assert limit.status_code == 200
+        invoices = [await fractional(client, m) for _ in range(3)]
+        answers = await asyncio.gather(*(buy(client, investor, invoice["id"], MIN_TICKET)
+                                         for invoice in invoices for _ in range(4)))
+        assert sorted(answer.status_code for answer in answers) == [200] * 3 + [409] * 9
+        for answer in answers:
+            if answer.status_code == 409:
+                assert (await answer.get_json())["error"]["code"] == "exposure_limit_exceeded"
+        rows = (await get_json(client, "/api/users/limits", investor))["limits"]
+        assert rows[0]["exposure"] == 3 * MIN_TICKET
+        spent = sum([(await answer.get_json())["investment"]["amount"] for answer in answers
+                     if answer.status_code == 200])
+        assert await balance(client, investor) == 5_000_000 - spent
+        await check(market)
