@@ -1,4 +1,5 @@
-"""seed-demo: a small market to click through: sellers, investors, buyers, listed and funded invoices."""
+"""seed-demo: a small market to click through: sellers, investors, buyers, listed and funded invoices, and
+a partly sold fractional invoice per seller."""
 
 from __future__ import annotations
 
@@ -26,8 +27,7 @@ async def seed(market: Market, sellers: int = 3, investors: int = 3, buyers: int
             made[role].append(session)
     for session in made["investor"] + made["buyer"]:
         await wallets.deposit(market, session.user, 50_000_000_00)
-    listed = 0
-    funded = 0
+    listed = funded = fractional = 0
     now_ms = market.clock.now().epoch_ms
     for s, seller in enumerate(made["seller"]):
         for n in range(invoices_per_seller):
@@ -44,9 +44,20 @@ async def seed(market: Market, sellers: int = 3, investors: int = 3, buyers: int
                 invoice_id = reply.data()["invoice"]["id"]
                 await invoices.fund(market, investor.user, invoice_id, face * 97 // 100)
                 funded += 1
+        # a fractional invoice per seller, partly sold: every investor holds a claim of two tickets
+        face, ticket = 10_00_000_00, 1_00_000_00
+        reply = await invoices.create(market, seller.user, invoices.NewInvoice(
+            invoice_number=f"FRN-{s + 1:02d}-{tag % 100000}", buyer_id=made["buyer"][s % len(made["buyer"])].user.id,
+            amount=face, ask_amount=face * 96 // 100, due_date=iso_from_ms(now_ms + 60 * DAY_MS),
+            description="Demo fractional invoice", min_ticket=ticket,
+        ))
+        fractional += 1
+        for investor in made["investor"]:
+            await invoices.fund(market, investor.user, reply.data()["invoice"]["id"], claim=2 * ticket)
     return {
         "password": DEMO_PASSWORD,
         "users": {role: [s.user.email for s in sessions] for role, sessions in made.items()},
         "invoicesListed": listed,
         "invoicesFunded": funded,
+        "fractionalListed": fractional,
     }

@@ -389,3 +389,19 @@ async def test_concurrent_claims_never_pass_an_exposure_limit(real_backend: Back
                      if answer.status_code == 200])
         assert await balance(client, investor) == 5_000_000 - spent
         await check(market)
+
+
+async def test_a_claim_retried_with_its_idempotency_key_is_bought_once(client: Client, market: Market) -> None:
+    m = await parties(client, investors=1)
+    invoice = await fractional(client, m)
+    headers = {**m.investors[0].headers, "Idempotency-Key": "claim-1"}
+    path = f"/api/invoices/{invoice['id']}/fund"
+    first = await client.post(path, json={"claim": 250_000}, headers=headers)
+    again = await client.post(path, json={"claim": 250_000}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert await first.get_json() == await again.get_json()
+    await refused(await client.post(path, json={"claim": 250_001}, headers=headers), 422, "idempotency_key_reused")
+    read = await get_json(client, f"/api/invoices/{invoice['id']}", m.seller)
+    assert read["invoice"]["fundedClaim"] == 250_000
+    assert await balance(client, m.investors[0]) == 2_000_000 - price(0, 250_000)
+    await check(market)

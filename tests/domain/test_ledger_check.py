@@ -70,6 +70,7 @@ async def test_seed_demo_then_check_commands_on_real_redis(real_backend: Backend
     seeded = run_command(url, "seed-demo")
     assert seeded.returncode == 0, seeded.stderr
     assert '"invoicesFunded": 6' in seeded.stdout
+    assert "\"fractionalListed\": 3" in seeded.stdout
     checked = run_command(url, "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "ledger OK" in checked.stdout
