@@ -200,24 +200,31 @@ def test_latency_runs_from_trigger_and_from_commit_for_every_delivery() -> None:
     assert [round(v) for v in samples.commit_ms] == [5, 15]
 
 
+def run_scenario(served: tuple[Managed, Managed], out: Path, scenario: str, seed: int) -> tuple[dict[str, Any], str]:
+    """A short run of one scenario (4 flows, races of 4, no sockets) with the ledger check; its JSON
+    result and its output (for the assertion messages)."""
+    redis, app = served
+    command = [
+        sys.executable, "-m", "loadtest", "--url", app.url, "--redis-url", redis.url, "--out", str(out),
+        "--scenario", scenario, "--duration", "3", "--sellers", "2", "--investors", "6", "--buyers", "2",
+        "--ws-clients", "0", "--concurrency", "4", "--race", "4", "--seed", str(seed), "--quiet",
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert out.exists(), completed.stdout + completed.stderr
+    result: dict[str, Any] = json.loads(out.read_text())
+    checks = result["checks"]
+    assert checks["invoices_raced"] > 0 and checks["double_fundings"] == 0, completed.stdout
+    assert checks["ledger"]["ok"] and checks["http_errors"] == 0, completed.stdout
+    return result, completed.stdout
+
+
 @pytest.mark.real_redis
 def test_auction_run_has_one_winner_per_invoice_and_a_balanced_ledger(served: tuple[Managed, Managed],
                                                                       tmp_path: Path) -> None:
     """The auction scenario: racers bid, the seller accepts the best while raised bids race in."""
-    redis, app = served
-    out = tmp_path / "auction.json"
-    command = [
-        sys.executable, "-m", "loadtest", "--url", app.url, "--redis-url", redis.url, "--out", str(out),
-        "--scenario", "auction", "--duration", "3", "--sellers", "2", "--investors", "6", "--buyers", "2",
-        "--ws-clients", "0", "--concurrency", "4", "--race", "4", "--seed", "11", "--quiet",
-    ]  # fmt: skip
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert out.exists(), completed.stdout + completed.stderr
-    result = json.loads(out.read_text())
-    checks, operations = result["checks"], result["operations"]
-    assert checks["invoices_raced"] > 0 and checks["double_fundings"] == 0, completed.stdout
-    assert checks["ledger"]["ok"] and checks["http_errors"] == 0, completed.stdout
-    assert operations["accept-bid"]["ok"] > 0 and operations["bid"]["ok"] > 0, completed.stdout
+    result, output = run_scenario(served, tmp_path / "auction.json", "auction", 11)
+    operations = result["operations"]
+    assert operations["accept-bid"]["ok"] > 0 and operations["bid"]["ok"] > 0, output
     assert operations["bid"]["refused"] == operations["bid"]["count"] - operations["bid"]["ok"]
 
 
@@ -225,20 +232,9 @@ def test_auction_run_has_one_winner_per_invoice_and_a_balanced_ledger(served: tu
 def test_fractional_run_fills_each_invoice_once_and_balances_the_ledger(served: tuple[Managed, Managed],
                                                                         tmp_path: Path) -> None:
     """The fractional scenario: racers buy a ticket each, then race for the last claim; one fill each."""
-    redis, app = served
-    out = tmp_path / "fractional.json"
-    command = [
-        sys.executable, "-m", "loadtest", "--url", app.url, "--redis-url", redis.url, "--out", str(out),
-        "--scenario", "fractional", "--duration", "3", "--sellers", "2", "--investors", "6", "--buyers", "2",
-        "--ws-clients", "0", "--concurrency", "4", "--race", "4", "--seed", "12", "--quiet",
-    ]  # fmt: skip
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert out.exists(), completed.stdout + completed.stderr
-    result = json.loads(out.read_text())
+    result, output = run_scenario(served, tmp_path / "fractional.json", "fractional", 12)
     checks, operations = result["checks"], result["operations"]
-    assert checks["invoices_raced"] > 0 and checks["double_fundings"] == 0, completed.stdout
-    assert checks["races_without_winner"] == 0, completed.stdout
-    assert checks["ledger"]["ok"] and checks["http_errors"] == 0, completed.stdout
+    assert checks["races_without_winner"] == 0, output
     claims = operations["claim"]
-    assert claims["ok"] >= 4 * checks["invoices_raced"] - 1 and claims["refused"] > 0, completed.stdout
-    assert operations["repay"]["ok"] > 0, completed.stdout
+    assert claims["ok"] >= 4 * checks["invoices_raced"] - 1 and claims["refused"] > 0, output
+    assert operations["repay"]["ok"] > 0, output
