@@ -22,6 +22,8 @@ async def _check(market: Market) -> int:
     report = await ledger.check(market)
     print(f"checked {report.wallets} wallets, {report.system_accounts} system accounts, {report.entries} ledger "
           f"entries, {report.invoices} invoices")
+    if report.unsettled:
+        print(f"not judged (changed during every read, check again): {', '.join(report.unsettled)}")
     for problem in report.problems:
         print(f"BROKEN: {problem}")
     print("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")

@@ -18,7 +18,7 @@
 -- ARGV[7] market_stream_maxlen: market stream length max
 -- Derived keys (from the invoice): the seller's and the buyer's event streams.
 -- Returns: ok {invoice} | unauthorized | idempotency_key_reused | invoice_not_found |
---   invoice_not_pending_acceptance | acceptance_window_closed
+--   invoice_not_pending_acceptance | acceptance_window_closed | funding_deadline_passed
 -- Events: invoiceAccepted (seller, buyer), newInvoiceListed (market)
 
 local invoice_key = KEYS[1]
@@ -45,6 +45,10 @@ if replay then return replay end
 local invoice = hgetall(invoice_key)
 refused = answer_refused(invoice, buyer_id, now_ms)
 if refused then return refused end
+if fractional(invoice) and tonumber(invoice.fundingDeadlineMs) <= tonumber(now_ms) then
+  return refuse('funding_deadline_passed', 'the invoice\'s funding deadline ' .. invoice.fundingDeadline ..
+    ' has passed: it can no longer be sold')
+end
 
 invoice.status, invoice.acceptedAt = 'listed', now_iso
 redis.call('HSET', invoice_key, 'status', 'listed', 'acceptedAt', now_iso)

@@ -3,7 +3,8 @@
 -- their due date can no longer be financed and are cancelled; fractional invoices not sold in full by
 -- their funding deadline expire, every claim refunded; invoices their buyer did not accept by
 -- the deadline (BUYER_ACCEPTANCE=required) expire; bids past their validUntil, and every pending bid
--- of a listed invoice that expires, go back to their bidders. At most batch_max of each per call.
+-- of a listed invoice that expires, go back to their bidders. At most batch_max of each per call (of
+-- defaults and deadline expiries, which touch every holding: batch_max / 20).
 --
 -- KEYS[1] funded_by_due_key: funded invoices by due time
 -- KEYS[2] overdue_by_due_key: overdue invoices by due time
@@ -24,7 +25,8 @@
 -- buyer's stats hashes, the seller's invoice-number hash, the seller's and buyer's event streams; for
 -- bids: each bid's hash, its invoice's escrow, pending bids and bidders, the bidder's wallet and stream;
 -- for claims refunded: each holder's wallet, entries, stream, stats, daily series and exposure.
--- Returns: ok {overdue, defaulted, expired, unfilled, unaccepted, bidsExpired} (counts)
+-- Returns: ok {more, overdue, defaulted, expired, unfilled, unaccepted, bidsExpired} (counts; more: a step
+--   had a full batch, call again)
 -- Events: invoiceUpdated (market) per listed or funded invoice; invoiceExpired (seller, buyer) per
 --   invoice not accepted in time; bidExpired (bidder) per bid past validUntil, bidRejected per bid of an
 --   invoice that expired; investmentRefunded (holder) per claim of a fractional invoice that expired
@@ -60,8 +62,11 @@ for _, invoice_id in ipairs(overdue) do
   updated(key, 'overdue')
 end
 
+-- defaults and expiries touch every holding of a fractional invoice (up to HOLDERS_PER_INVOICE_MAX):
+-- fewer of them per call, so that one call stays short; `more` tells the caller to call again
+local heavy_max = math.max(1, math.floor(batch_max / 20))
 local defaulted = redis.call('ZRANGEBYSCORE', overdue_by_due_key, '-inf', now_ms - grace_ms - 1,
-  'LIMIT', 0, batch_max)
+  'LIMIT', 0, heavy_max)
 for _, invoice_id in ipairs(defaulted) do
   local key = KEY.invoice(invoice_id)
   local invoice = hgetall(key)
@@ -87,7 +92,7 @@ end
 
 local listed_keys = {listed_by_created_key, listed_by_amount_key, listed_by_due_key}
 -- fractional invoices not sold in full by their funding deadline: every claim is refunded
-local unfilled = redis.call('ZRANGEBYSCORE', fractional_by_deadline_key, '-inf', now_ms, 'LIMIT', 0, batch_max)
+local unfilled = redis.call('ZRANGEBYSCORE', fractional_by_deadline_key, '-inf', now_ms, 'LIMIT', 0, heavy_max)
 for _, invoice_id in ipairs(unfilled) do
   local invoice = hgetall(KEY.invoice(invoice_id))
   if invoice.status == 'listed' then
@@ -123,6 +128,8 @@ for _, bid_id in ipairs(stale) do
   refund_bid(hgetall(KEY.invoice(bid.invoiceId)), bid, 'expired', 'bidExpired', now_iso, user_stream_maxlen)
 end
 
-return ok(obj({'overdue', int(#overdue), 'defaulted', int(#defaulted), 'expired', int(#expired),
-  'unfilled', int(#unfilled),
+local more = #overdue == batch_max or #defaulted == heavy_max or #expired == batch_max or
+  #unfilled == heavy_max or #unaccepted == batch_max or #stale == batch_max
+return ok(obj({'more', tostring(more), 'overdue', int(#overdue), 'defaulted', int(#defaulted),
+  'expired', int(#expired), 'unfilled', int(#unfilled),
   'unaccepted', int(#unaccepted), 'bidsExpired', int(#stale)}))

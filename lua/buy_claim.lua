@@ -145,7 +145,7 @@ bump_daily(investor_id, today, 'invested', price)
 emit(investor.stream, user_stream_maxlen, 'investmentSuccess', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'investmentId', S(investment_id),
   'claim', int(claim), 'amount', int(price), 'expectedReturn', int(claim), 'profit', int(claim - price),
-  'status', S('reserved'), 'newBalance', int(investor_balance)}))
+  'status', S(full and 'active' or 'reserved'), 'newBalance', int(investor_balance)}))
 
 if not full then
   invoice_updated(invoice, market_stream_key, market_stream_maxlen)

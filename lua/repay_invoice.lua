@@ -84,6 +84,11 @@ for i, holding in ipairs(holdings) do
   remains[i] = tonumber(holding.claim or holding.expectedReturn) - tonumber(holding.received or '0')
 end
 if #holdings == 1 then remains[1] = outstanding end
+local owed = 0
+for _, remain in ipairs(remains) do owed = owed + remain end
+if owed ~= outstanding then  -- a broken invariant is a bug to look at, never a payment to guess at
+  return redis.error_reply('repay_invoice: holders are owed ' .. int(owed) .. ', the invoice ' .. int(outstanding))
+end
 local shares = split(remains, paying)
 -- one payment per investor (in the order of their first claim), the sum of their claims' shares
 local legs, leg_of = {}, {}
@@ -117,10 +122,14 @@ for _, leg in ipairs(legs) do
     bump_daily(investor.id, today, 'returned', share)
   end
 end
-for i, holding in ipairs(holdings) do
-  if shares[i] > 0 then redis.call('HINCRBY', KEY.investment(holding.id), 'received', shares[i]) end
-end
 received, outstanding = received + paying, outstanding - paying
+if #holdings == 1 then  -- set, not added: a holding written before `received` was kept catches up
+  redis.call('HSET', KEY.investment(holdings[1].id), 'received', int(received))
+else
+  for i, holding in ipairs(holdings) do
+    if shares[i] > 0 then redis.call('HINCRBY', KEY.investment(holding.id), 'received', shares[i]) end
+  end
+end
 invoice.received = int(received)
 redis.call('HSET', invoice_key, 'received', invoice.received)
 if late then

@@ -22,7 +22,7 @@ async def age_once(market: Market) -> dict[str, int]:
         counts = (await market.scripts.age_invoices(now=market.clock.now(), batch_max=batch_max)).data()
         for name in total:
             total[name] += counts[name]
-        if max(counts.values()) < batch_max:
+        if not counts["more"]:
             return total
 
 

@@ -231,10 +231,10 @@ local function fee_of(price, bps)
 end
 
 -- floor(a * b / c), exact, for integers 0 <= a, b <= 2^50 (10^15 < 2^50) and 0 < c <= 2^50 whose result is
--- at most 2^53 (every use here has a <= c or b <= c, so the result is at most max(a, b)). A product
--- such as 10^8 * 10^8 is not exact in a double, so this never forms it: with a = qa * c + ra, it walks
--- b's bits from the top keeping a * (the bits so far) as q * c + r with 0 <= r < c, where every
--- intermediate value stays below 2^52.
+-- at most 2^53 (every use here has a <= c, so the result is at most b). A product such as 10^8 * 10^8
+-- is not exact in a double, so this never forms it: with a = qa * c + ra, it walks b's bits from the
+-- top keeping a * (the bits so far) as q * c + r with 0 <= r < c. Every r stays below 2c <= 2^51 and
+-- every q at most the result, so every value is an exact double.
 local function muldiv(a, b, c)
   local qa = math.floor(a / c)
   local ra = a - qa * c
@@ -517,7 +517,6 @@ end
 -- Never refused: it is the investors' own money.
 local function refund_participations(invoice, now_iso, user_stream_maxlen)
   local what = 'Invoice ' .. invoice.invoiceNumber
-  local day = string.sub(now_iso, 1, 10)
   for _, held in ipairs(holdings_of(invoice)) do
     if held.status == 'reserved' then
       local price, claim = tonumber(held.amount), tonumber(held.claim)
@@ -534,7 +533,7 @@ local function refund_participations(invoice, now_iso, user_stream_maxlen)
       bump(stats, 'investmentCount', -1)
       bump(stats, 'investedAmount', -price)
       bump(stats, 'expectedReturn', -claim)
-      bump_daily(held.investorId, day, 'invested', -price)
+      bump_daily(held.investorId, string.sub(held.createdAt, 1, 10), 'invested', -price)  -- the day it was bought
       emit(investor.stream, user_stream_maxlen, 'investmentRefunded', obj({'investmentId', S(held.id),
         'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'claim', int(claim),
         'amount', int(price), 'newBalance', int(balance)}))

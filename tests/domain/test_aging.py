@@ -96,7 +96,7 @@ async def test_aging_clears_a_backlog_larger_than_one_batch(
         await create_invoice(client, t.seller, t.buyer, amount=1_000, due_days=1, now_ms=START_MS)
     clock.advance(2 * DAY_MS)
     replies = [await market.scripts.age_invoices(now=clock.now(), batch_max=2) for _ in range(2)]
-    assert [r.data()["expired"] for r in replies] == [2, 1]
+    assert [(r.data()["expired"], r.data()["more"]) for r in replies] == [(2, True), (1, False)]
 
 
 async def test_server_runs_the_aging_task_on_its_interval(real_backend: Backend) -> None:
