@@ -10,6 +10,11 @@ asks for its streams from some id (``since``, or the stream's end when it has no
 
 Everything between deciding the position and joining the feed is synchronous, so no event can slip
 between the replay and the live part.
+
+Live delivery: each entry is encoded and framed once; its bytes go straight to the transport of every
+socket on the fast path (streams/direct.py), and to the bounded queue of the others (a transport
+backed up, something still queued, a server without the fast path). The reader pauses after every
+FANOUT_SLICE sockets so that HTTP requests are not held behind a large fan-out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,6 +31,7 @@ from redis.asyncio import Redis
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.stream_ids import Order, id_of, order_of
+from streams.direct import text_frame
 from streams.envelope import entry_frame
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE: Final = 500
 USER: Final = "user"
 MARKET: Final = "market"
+# How many sockets the reader serves before it lets other tasks (HTTP requests above all) run.
+FANOUT_SLICE: Final = 256
 
 
 class HubClosed(Exception):
@@ -58,6 +66,17 @@ class Feed:
         self.floors: dict[Subscriber, Order] = {}
 
     def deliver(self, entries: list[Entry]) -> None:
+        """Delivers ``entries`` to every subscriber, all at once."""
+        for _ in self.delivery(entries):
+            pass
+
+    def delivery(self, entries: list[Entry], slice_size: int = FANOUT_SLICE) -> Iterator[int]:
+        """Delivers ``entries``, pausing (yielding how many sockets it served) after every ``slice_size``
+        sockets, so that the caller can let other tasks run between slices.
+
+        Each entry is encoded and framed once. Who gets it is fixed in the same step as the position
+        moves past it: a socket that joins during a pause replays up to the new position and is not in
+        the list, so it gets the entry exactly once either way."""
         name = self.name
         for entry_id, fields in entries:
             order = order_of(entry_id)
@@ -65,21 +84,25 @@ class Feed:
                 continue  # read by an XREAD that started before this feed was re-created further on
             self.position = order
             frame = entry_frame(name, entry_id, fields)
-            if self.floors:
-                self._deliver_above_floors(order, frame)
-                continue
-            for subscriber in self.subscribers:
-                subscriber.push(frame)
+            wire = text_frame(frame)
+            subscribers = list(self.subscribers)
+            for start in range(0, len(subscribers), slice_size):
+                served = subscribers[start:start + slice_size] if len(subscribers) > slice_size else subscribers
+                self._send(order, frame, wire, served)
+                yield len(served)
 
-    def _deliver_above_floors(self, order: Order, frame: str) -> None:
+    def _send(self, order: Order, frame: str, wire: bytes, subscribers: list[Subscriber]) -> None:
         floors = self.floors
-        for subscriber in self.subscribers:
-            floor = floors.get(subscriber)
-            if floor is not None:
-                if order <= floor:
-                    continue
-                del floors[subscriber]
-            subscriber.push(frame)
+        for subscriber in subscribers:
+            if floors:
+                floor = floors.get(subscriber)
+                if floor is not None:
+                    if order <= floor:
+                        continue
+                    del floors[subscriber]
+            direct = subscriber.direct
+            if direct is None or not direct.write(wire):
+                subscriber.push(frame)
 
 
 @dataclass
@@ -114,23 +137,43 @@ class Hub:
         self.subscriptions: set[Subscription] = set()
         self.version = 0
         self.closing = False
-        self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver)
+        self._served_since_pause = 0
+        self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
     # --- the reader's side -------------------------------------------------------------------------
 
     def positions(self) -> tuple[int, dict[str, str]]:
         return self.version, {key: id_of(feed.position) for key, feed in self.feeds.items()}
 
-    def deliver(self, key: str, read_after: str, entries: list[Entry]) -> None:
+    def _feed_for(self, key: str, read_after: str) -> Feed | None:
         feed = self.feeds.get(key)
         if feed is None:  # every socket of that stream left while the XREAD was in flight
-            return
+            return None
         if order_of(read_after) > feed.position:
             # the feed was dropped and made again further back while this XREAD was in flight: what
             # lies between its position and ``read_after`` is not in this batch, so delivering it would
             # leave a gap. The next XREAD reads on from the feed's own position.
+            return None
+        return feed
+
+    def deliver(self, key: str, read_after: str, entries: list[Entry]) -> None:
+        """Delivers what an XREAD read after ``read_after`` from ``key``, all at once."""
+        feed = self._feed_for(key, read_after)
+        if feed is not None:
+            feed.deliver(entries)
+
+    async def deliver_paced(self, key: str, read_after: str, entries: list[Entry]) -> None:
+        """``deliver``, pausing after every FANOUT_SLICE sockets served (across feeds and XREADs), so
+        that a fan-out to thousands of sockets, or a burst of entries, never holds the event loop for
+        longer than one slice: HTTP requests are served in between."""
+        feed = self._feed_for(key, read_after)
+        if feed is None:
             return
-        feed.deliver(entries)
+        for served in feed.delivery(entries):
+            self._served_since_pause += served
+            if self._served_since_pause >= FANOUT_SLICE:
+                self._served_since_pause = 0
+                await asyncio.sleep(0)
 
     # --- the sockets' side -------------------------------------------------------------------------
 
@@ -233,6 +276,7 @@ class Hub:
         """Unsubscribes a socket; a feed nobody needs any more is no longer read."""
         self.subscriptions.discard(subscription)
         subscriber = subscription.subscriber
+        subscriber.direct = None
         for feed in subscription.feeds:
             feed.subscribers.discard(subscriber)
             feed.floors.pop(subscriber, None)
