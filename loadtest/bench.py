@@ -9,6 +9,8 @@ fresh for each benchmark that needs them, and stops them all at the end.
      (1 and 2 workers) beside the raw asyncio floor, Socket.IO 4.8 on node, and the bare Quart loop
   c  memory per idle WebSocket vs the bare Quart baseline                    (target < 50 KB)
   d  the funding Lua script through redis-py, pipelined, vs redis-benchmark EVALSHA (the ceiling)
+  e  HTTP money requests while sockets receive events: the load generator's scenario (16 flows) with
+     0 (the reference), 200 and 2,000 WebSocket clients          (targets: HTTP p99 < 250 ms, events < 100 ms)
 
 Prints each figure as it is measured and writes everything to --out (JSON).
 """
@@ -33,6 +35,7 @@ from typing import Any
 from loadtest.api import Api, User, make_session
 from loadtest.bench_http import HttpPlan, Watched, measure_funding_vs_health
 from loadtest.bench_lua import LuaPlan, measure_lua
+from loadtest.bench_mixed import MixedPlan, measure_mixed
 from loadtest.bench_ws import (
     FanoutPlan,
     app_trigger,
@@ -51,7 +54,7 @@ from loadtest.servers import (
     start_socketio,
 )
 
-BENCHMARKS = ("a", "b", "c", "d")
+BENCHMARKS = ("a", "b", "c", "d", "e")
 FANOUT_SERVERS = ("raw", "socketio", "quart", "app")
 SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 
@@ -284,6 +287,11 @@ class Bench:
         )
         return result
 
+    async def mixed(self) -> dict[str, Any]:
+        plan = MixedPlan(sockets=self.args.mixed_sockets, duration_s=self.args.mixed_duration,
+                         workers=self.args.workers)  # fmt: skip
+        return await measure_mixed(plan, self.log_dir, self.args.app_root)
+
     async def run(self) -> None:
         say(f"machine: {json.dumps(self.results['machine'])}")
         jobs = {
@@ -291,6 +299,7 @@ class Bench:
             "c": ("c_idle_memory", self.idle_memory),
             "b": ("b_event_latency", self.fanout),
             "d": ("d_lua_funding", self.lua),
+            "e": ("e_http_under_fanout", self.mixed),
         }
         for key, (name, job) in jobs.items():
             if key in self.args.only:
@@ -302,7 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="abcd", help="which benchmarks, e.g. 'ad' (default: all)")
+    parser.add_argument("--only", default="abcde", help="which benchmarks, e.g. 'ad' (default: all)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "loadtest-results" / "bench.json")
     parser.add_argument("--workers", type=int, default=2, help="WORKERS for the app")
     parser.add_argument("--invoices", type=int, default=15000, help="a: listed invoices prepared for funding")
@@ -321,12 +330,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="b: which of raw, socketio, quart, app to measure")  # fmt: skip
     parser.add_argument("--app-root", type=Path, default=PROJECT_ROOT,
                         help="the checkout whose app.py is run (for a before/after comparison)")  # fmt: skip
+    parser.add_argument("--mixed-sockets", default="0,200,2000", help="e: WebSocket clients, one run each")
+    parser.add_argument("--mixed-duration", type=float, default=10.0, help="e: seconds of load per run")
     parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
     parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
     parser.add_argument("--lua-calls", type=int, default=10000, help="d: fundings per side and round (3 rounds)")
     args = parser.parse_args(argv)
     args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
     args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
+    args.mixed_sockets = [int(n) for n in str(args.mixed_sockets).split(",") if n.strip()]
     args.fanout_workers = [int(n) for n in str(args.fanout_workers).split(",") if n.strip()]
     args.fanout_servers = [n for n in str(args.fanout_servers).split(",") if n in FANOUT_SERVERS]
     args.ws_modes = [m for m in str(args.ws_modes).split(",") if m in ("browser", "plain")] or ["browser"]
