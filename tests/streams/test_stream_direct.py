@@ -153,6 +153,32 @@ async def test_a_socket_with_anything_queued_queues_until_its_pump_has_sent_it()
     assert subscriber.direct is None
 
 
+def frame_ids(wire: bytes) -> list[str]:
+    found, offset = [], 0
+    while offset < len(wire):
+        length = wire[offset + 1]
+        assert wire[offset] == 0x81 and length < 126  # FIN + text, unmasked, short
+        found.append(json.loads(wire[offset + 2: offset + 2 + length])["id"])
+        offset += 2 + length
+    return found
+
+
+def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() -> None:
+    feed = Feed("user", "key", (0, 0))
+    plain, ahead, queued = Subscriber("u1", 10), Subscriber("u1", 10), Subscriber("u1", 10)
+    plain_writer, _, _, plain_transport = fake_writer()
+    ahead_writer, _, _, ahead_transport = fake_writer()
+    plain.direct, ahead.direct = plain_writer, ahead_writer
+    feed.subscribers |= {plain, ahead, queued}
+    feed.floors[ahead] = (2, 0)
+    feed.deliver(entries("1-0", "2-0", "3-0"))
+    assert [frame_ids(w) for w in plain_transport.written] == [["1-0", "2-0", "3-0"]]
+    assert [frame_ids(w) for w in ahead_transport.written] == [["3-0"]]
+    assert not feed.floors
+    assert ids_of(list(queued.queue)) == ["1-0", "2-0", "3-0"]
+    assert feed.position == (3, 0)
+
+
 # --- pacing: the reader lets other tasks run between slices of a large fan-out -------------------------
 
 
@@ -176,13 +202,15 @@ async def test_a_large_fan_out_pauses_between_slices_and_a_socket_joining_in_a_p
 
     ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0)
-    await hub.deliver_paced("key", "0-0", entries("1-0", "2-0"))
+    await hub.deliver_paced("key", "0-0", entries("1-0"))
+    ticks_in_first = len(ticks)
+    await hub.deliver_paced("key", "1-0", entries("2-0", "3-0"))  # one batch: one write on the fast path
     ticking.cancel()
-    # the ticker ran between slices, seeing the fan-out part done
-    assert len(ticks) >= 7
+    # the ticker ran between the slices of one entry's fan-out, seeing part of it done
+    assert ticks_in_first >= 4
     assert any(0 < seen < len(subscribers) for seen in ticks)
-    assert all(ids_of(list(s.queue)) == ["1-0", "2-0"] for s in subscribers)
-    assert ids_of(list(late.queue)) == ["2-0"]
+    assert all(ids_of(list(s.queue)) == ["1-0", "2-0", "3-0"] for s in subscribers)
+    assert ids_of(list(late.queue)) == ["2-0", "3-0"]
 
 
 # --- under Hypercorn: the chain the fast path walks, and what the client sees --------------------------
@@ -229,7 +257,8 @@ async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
             received = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(50)]
             assert [frame["id"] for frame in received] == await stream_ids(market, key)
             assert [frame["data"]["n"] for frame in received] == list(range(50))
-            assert len(written) == 50  # every one of them written directly
+            # every one of them written directly (consecutive entries in one write when read together)
+            assert b"".join(written).count(b'"type":"event"') == 50
             # wsproto inside Hypercorn was not confused by bytes it never saw: protocol ping, a client
             # frame and its answer, all still work, and so does the close handshake
             await asyncio.wait_for(await ws.ping(), 5)
