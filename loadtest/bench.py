@@ -5,9 +5,12 @@ Starts its own redis-server (/usr/bin/redis-server, a free loopback port, no per
 fresh for each benchmark that needs them, and stops them all at the end.
 
   a  funding over HTTP vs the same server's GET /health                     (target >= 70%)
-  b  event latency at 1,000 and 5,000 WebSocket clients vs the bare Quart broadcast loop
+  b  event latency and server CPU per socket per broadcast at 1,000 and 5,000 WebSocket clients: the app
+     (1 and 2 workers) beside the raw asyncio floor, Socket.IO 4.8 on node, and the bare Quart loop
   c  memory per idle WebSocket vs the bare Quart baseline                    (target < 50 KB)
   d  the funding Lua script through redis-py, pipelined, vs redis-benchmark EVALSHA (the ceiling)
+  e  HTTP money requests while sockets receive events: the load generator's scenario (16 flows) with
+     0 (the reference), 200 and 2,000 WebSocket clients          (targets: HTTP p99 < 250 ms, events < 100 ms)
 
 Prints each figure as it is measured and writes everything to --out (JSON).
 """
@@ -32,6 +35,7 @@ from typing import Any
 from loadtest.api import Api, User, make_session
 from loadtest.bench_http import HttpPlan, Watched, measure_funding_vs_health
 from loadtest.bench_lua import LuaPlan, measure_lua
+from loadtest.bench_mixed import MixedPlan, measure_mixed
 from loadtest.bench_ws import (
     FanoutPlan,
     app_trigger,
@@ -40,9 +44,19 @@ from loadtest.bench_ws import (
     measure_idle_memory,
     socket_urls,
 )
-from loadtest.servers import PROJECT_ROOT, REDIS_SERVER, Managed, start_app, start_baseline, start_redis
+from loadtest.servers import (
+    PROJECT_ROOT,
+    REDIS_SERVER,
+    Managed,
+    start_app,
+    start_baseline,
+    start_redis,
+    start_socketio,
+)
 
-BENCHMARKS = ("a", "b", "c", "d")
+BENCHMARKS = ("a", "b", "c", "d", "e")
+FANOUT_SERVERS = ("raw", "socketio", "quart", "app")
+SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 
 
 def machine() -> dict[str, Any]:
@@ -71,14 +85,30 @@ def baseline_ws_url(baseline: Managed) -> str:
     return baseline.url.replace("http", "ws", 1) + "/ws"
 
 
-def fanout_line(app: dict[str, Any], base: dict[str, Any]) -> str:
+def fanout_line(figures: dict[str, Any]) -> str:
+    latency = figures["trigger_to_receipt"]
     return (
-        f"app p99 {app['trigger_to_receipt']['p99_ms']} ms (commit->receipt {app['commit_to_receipt']['p99_ms']}), "
-        f"bare Quart p99 {base['trigger_to_receipt']['p99_ms']} ms; deliveries {app['deliveries']}/"
-        f"{app['deliveries_expected']} and {base['deliveries']}/{base['deliveries_expected']}; client CPU "
-        f"{app['client']['client_cpu_share_of_one_core']} and "
-        f"{base['client']['client_cpu_share_of_one_core']} of a core"
+        f"p50 {latency['p50_ms']} / p99 {latency['p99_ms']} / max {latency['max_ms']} ms, server CPU "
+        f"{figures['server_cpu_us_per_socket_per_broadcast']} us per socket per broadcast "
+        f"({figures['server_cpu_share_of_one_core']} of a core); deliveries {figures['deliveries']}/"
+        f"{figures['deliveries_expected']}; client CPU {figures['client']['client_cpu_share_of_one_core']} of a core"
     )
+
+
+def fanout_table(results: dict[str, Any]) -> str:
+    """The same-run table of docs/benchmarks.md: one row per server and client count."""
+    lines = ["| server, clients | p50 ms | p99 ms | max ms | server CPU us/socket/broadcast | deliveries |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, figures in results.items():
+        if not isinstance(figures, dict) or "trigger_to_receipt" not in figures:
+            continue
+        latency = figures["trigger_to_receipt"]
+        lines.append(
+            f"| {name} | {latency['p50_ms']} | {latency['p99_ms']} | {latency['max_ms']} | "
+            f"{figures['server_cpu_us_per_socket_per_broadcast']} | {figures['deliveries']}/"
+            f"{figures['deliveries_expected']} |"
+        )
+    return "\n".join(lines)
 
 
 def say(text: str) -> None:
@@ -110,7 +140,7 @@ class Bench:
         self.save()
 
     def app(self, redis: Managed) -> Managed:
-        return start_app(redis.url, self.log_dir, workers=self.args.workers)
+        return start_app(redis.url, self.log_dir, workers=self.args.workers, app_root=self.args.app_root)
 
     async def tokens(self, app: Managed, count: int) -> tuple[list[User], User, User]:
         """Investors whose tokens the sockets use (several tabs each), a seller and a buyer."""
@@ -182,40 +212,56 @@ class Bench:
             baseline.stop()
 
     async def fanout(self) -> dict[str, Any]:
+        """Every server of --fanout-servers up at once, measured in turn at each client count, with the
+        same clients: the raw floor, Socket.IO, bare Quart, and the app at each of --fanout-workers."""
         results: dict[str, Any] = {}
+        wanted = self.args.fanout_servers
         redis = start_redis(self.log_dir)
+        servers: list[Managed] = []
         try:
-            app = self.app(redis)
-            baseline = start_baseline(self.log_dir)
-            raw = start_baseline(self.log_dir, module="loadtest.raw_broadcast")
-            try:
-                investors, seller, buyer = await self.tokens(app, 20)
+            apps = {w: start_app(redis.url, self.log_dir, workers=w, app_root=self.args.app_root)
+                    for w in (self.args.fanout_workers if "app" in wanted else [])}  # fmt: skip
+            servers += apps.values()
+            baselines: dict[str, tuple[Managed, str]] = {}
+            if "raw" in wanted:
+                raw = start_baseline(self.log_dir, module="loadtest.raw_broadcast")
+                baselines["raw_floor"] = (raw, baseline_ws_url(raw))
+            if "socketio" in wanted:
+                sio = start_socketio(self.log_dir)
+                baselines["socketio"] = (sio, sio.url.replace("http", "ws", 1) + SOCKETIO_PATH)
+            if "quart" in wanted:
+                quart = start_baseline(self.log_dir)
+                baselines["bare_quart"] = (quart, baseline_ws_url(quart))
+            servers += [server for server, _ in baselines.values()]
+            first_app = next(iter(apps.values()), None)
+            tokens: list[str] = []
+            seller = buyer = None
+            if first_app is not None:
+                investors, seller, buyer = await self.tokens(first_app, 20)
                 tokens = [u.token for u in investors]
-                async with make_session(8) as session:
-                    api = Api(app.url, session)
-                    for clients in self.args.clients:
+            async with make_session(8) as session:
+                for clients in self.args.clients:
+                    for name, (server, url) in baselines.items():
                         plan = self.fanout_plan(clients, deflate=False)
-                        raw_urls = [baseline_ws_url(raw)] * clients
-                        floor = await measure_fanout(raw_urls, baseline_trigger(session, raw.url), plan)
-                        results[f"raw_floor_{clients}"] = floor
-                        say(f"   raw asyncio floor, {clients}: p99 {floor['trigger_to_receipt']['p99_ms']} ms, "
-                            f"client CPU {floor['client']['client_cpu_share_of_one_core']} of a core")  # fmt: skip
+                        figures = await measure_fanout([url] * clients, baseline_trigger(session, server.url), plan,
+                                                       server_pid=server.process.pid)  # fmt: skip
+                        results[f"{name}_{clients}"] = figures
+                        say(f"   {name:>10}, {clients} clients: " + fanout_line(figures))
+                    for workers, app in apps.items():
+                        assert seller is not None and buyer is not None
+                        api = Api(app.url, session)
                         for mode in self.args.ws_modes:
                             plan = self.fanout_plan(clients, deflate=mode == "browser")
-                            trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{mode}-{clients}")
-                            app_figures = await measure_fanout(socket_urls(app.url, tokens, clients), trigger, plan)
-                            base_urls = [baseline_ws_url(baseline)] * clients
-                            base_figures = await measure_fanout(
-                                base_urls, baseline_trigger(session, baseline.url), plan
-                            )
-                            results[f"{mode}_{clients}"] = {"app": app_figures, "baseline": base_figures}
-                            say(f"   {mode} clients, {clients}: " + fanout_line(app_figures, base_figures))
-            finally:
-                raw.stop()
-                baseline.stop()
-                app.stop()
+                            trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{mode}-{clients}-{workers}")
+                            figures = await measure_fanout(socket_urls(app.url, tokens, clients), trigger, plan,
+                                                           server_pid=app.process.pid)  # fmt: skip
+                            results[f"app_{workers}w_{mode}_{clients}"] = figures
+                            say(f"   app {workers}w {mode}, {clients} clients: " + fanout_line(figures))
         finally:
+            for server in reversed(servers):
+                server.stop()
             redis.stop()
+        say("\n" + fanout_table(results))
         return results
 
     def fanout_plan(self, clients: int, deflate: bool) -> FanoutPlan:
@@ -241,6 +287,11 @@ class Bench:
         )
         return result
 
+    async def mixed(self) -> dict[str, Any]:
+        plan = MixedPlan(sockets=self.args.mixed_sockets, duration_s=self.args.mixed_duration,
+                         workers=self.args.workers)  # fmt: skip
+        return await measure_mixed(plan, self.log_dir, self.args.app_root)
+
     async def run(self) -> None:
         say(f"machine: {json.dumps(self.results['machine'])}")
         jobs = {
@@ -248,6 +299,7 @@ class Bench:
             "c": ("c_idle_memory", self.idle_memory),
             "b": ("b_event_latency", self.fanout),
             "d": ("d_lua_funding", self.lua),
+            "e": ("e_http_under_fanout", self.mixed),
         }
         for key, (name, job) in jobs.items():
             if key in self.args.only:
@@ -259,7 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="abcd", help="which benchmarks, e.g. 'ad' (default: all)")
+    parser.add_argument("--only", default="abcde", help="which benchmarks, e.g. 'ad' (default: all)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "loadtest-results" / "bench.json")
     parser.add_argument("--workers", type=int, default=2, help="WORKERS for the app")
     parser.add_argument("--invoices", type=int, default=15000, help="a: listed invoices prepared for funding")
@@ -273,12 +325,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="browser,plain",
         help="b, c: 'browser' clients offer permessage-deflate as browsers do; 'plain' clients offer no extension",
     )
+    parser.add_argument("--fanout-workers", default="1,2", help="b: WORKERS for the app, one app each")
+    parser.add_argument("--fanout-servers", default=",".join(FANOUT_SERVERS),
+                        help="b: which of raw, socketio, quart, app to measure")  # fmt: skip
+    parser.add_argument("--app-root", type=Path, default=PROJECT_ROOT,
+                        help="the checkout whose app.py is run (for a before/after comparison)")  # fmt: skip
+    parser.add_argument("--mixed-sockets", default="0,200,2000", help="e: WebSocket clients, one run each")
+    parser.add_argument("--mixed-duration", type=float, default=10.0, help="e: seconds of load per run")
     parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
     parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
     parser.add_argument("--lua-calls", type=int, default=10000, help="d: fundings per side and round (3 rounds)")
     args = parser.parse_args(argv)
     args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
     args.clients = [int(n) for n in str(args.clients).split(",") if n.strip()]
+    args.mixed_sockets = [int(n) for n in str(args.mixed_sockets).split(",") if n.strip()]
+    args.fanout_workers = [int(n) for n in str(args.fanout_workers).split(",") if n.strip()]
+    args.fanout_servers = [n for n in str(args.fanout_servers).split(",") if n in FANOUT_SERVERS]
     args.ws_modes = [m for m in str(args.ws_modes).split(",") if m in ("browser", "plain")] or ["browser"]
     return args
 

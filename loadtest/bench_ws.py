@@ -20,7 +20,7 @@ import aiohttp
 from loadtest.api import Api, User
 from loadtest.events import BROADCAST, CREATE, TriggerLog, latency_samples
 from loadtest.scenario import due_date, ws_url
-from loadtest.servers import Managed, tree_rss_kb
+from loadtest.servers import Managed, tree_cpu_s, tree_rss_kb
 from loadtest.stats import summarize
 from loadtest.wsclients import WsClientPool
 
@@ -66,7 +66,11 @@ def app_trigger(api: Api, seller: User, buyer: User, run_id: str) -> Trigger:
     return trigger
 
 
-async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) -> dict[str, Any]:
+async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan,
+                         server_pid: int | None = None) -> dict[str, Any]:
+    """Latency of each measured broadcast to every socket; with ``server_pid``, the CPU the server's
+    process tree spent from the first measured broadcast to the last receipt, per socket per broadcast."""
+    cpu_start = wall_start = 0.0
     pool = WsClientPool(urls, plan.client_processes, connect_concurrency=64, lifetime_s=900, deflate=plan.deflate)
     try:
         connect_started = time.monotonic()
@@ -78,6 +82,8 @@ async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) ->
         for seq in range(plan.warmup_events + plan.events):
             # pace by schedule, not by response, so a slow server cannot slow the offered rate
             await asyncio.sleep(max(0.0, started + seq / plan.rate_per_s - time.monotonic()))
+            if seq == plan.warmup_events and server_pid is not None:
+                cpu_start, wall_start = tree_cpu_s(server_pid), time.monotonic()
             fired = await trigger(seq)
             if fired is None:
                 failures += 1
@@ -85,6 +91,8 @@ async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) ->
             (warmup if seq < plan.warmup_events else triggers).record(*fired)
         frames_expected = (1 + plan.warmup_events + plan.events) * connected["connected"]  # 1: hello
         await _drain(pool, plan.drain_s, frames_expected)
+        cpu_s = tree_cpu_s(server_pid) - cpu_start if server_pid is not None else None
+        wall_s = time.monotonic() - wall_start
         result = await pool.stop(timeout_s=300)
     finally:
         pool.terminate()
@@ -104,6 +112,11 @@ async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan) ->
         "deliveries_expected": plan.events * connected["connected"],
         "trigger_to_receipt": summarize(samples.trigger_ms),
         "commit_to_receipt": summarize(samples.commit_ms),
+        "server_cpu_s": round(cpu_s, 3) if cpu_s is not None else None,
+        "server_cpu_share_of_one_core": round(cpu_s / wall_s, 3) if cpu_s is not None and wall_s else None,
+        "server_cpu_us_per_socket_per_broadcast": (
+            round(cpu_s * 1e6 / samples.deliveries, 2) if cpu_s is not None and samples.deliveries else None
+        ),
         "client": totals,
     }
 

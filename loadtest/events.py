@@ -47,6 +47,15 @@ class Frame(msgspec.Struct):
 
 
 FRAME_DECODER = msgspec.json.Decoder(Frame)
+# a Socket.IO event as it comes, after its "42" prefix: ["broadcast", {the same envelope}]
+SOCKETIO_EVENT_DECODER = msgspec.json.Decoder(tuple[str, Frame])
+
+
+def decode_frame(payload: bytes) -> Frame:
+    """A frame of ours, or a Socket.IO event carrying one."""
+    if payload[:2] == b"42":
+        return SOCKETIO_EVENT_DECODER.decode(payload[2:])[1]
+    return FRAME_DECODER.decode(payload)
 
 
 def trigger_of(event: str, data: EventData | None) -> tuple[str, str] | None:

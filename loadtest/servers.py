@@ -60,12 +60,13 @@ class Managed:
             return ""
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, log_dir: Path) -> Managed:
+def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, log_dir: Path,
+           cwd: Path = PROJECT_ROOT) -> Managed:
     log_path = log_dir / f"{name}-{urlsplit(url).port}.log"
     log = log_path.open("wb")
     # Its own process group, so stop() reaches hypercorn's workers too and nothing else.
     process = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     log.close()
     return Managed(name=name, process=process, log_path=log_path, url=url)
@@ -109,14 +110,17 @@ def wait_http_ok(managed: Managed, path: str, timeout_s: float) -> None:
     raise RuntimeError(f"{managed.name} did not answer {path} within {timeout_s} s:\n{managed.log_tail()}")
 
 
-def start_app(redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None) -> Managed:
+def start_app(redis_url: str, log_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None,
+              app_root: Path = PROJECT_ROOT) -> Managed:
+    """``python app.py`` from ``app_root`` (another checkout of the project, for a before/after run)."""
     port = free_port()
     env = dict(os.environ)
     env.update({"REDIS_URL": redis_url, "HOST": LOOPBACK, "PORT": str(port), "WORKERS": str(workers)})
     # the load generator signs up thousands of users from one address: lift that cap (the per-email one stays)
     env.setdefault("AUTH_ATTEMPTS_PER_ADDRESS_MAX", "0")
     env.update(extra_env or {})
-    managed = _spawn("app", [sys.executable, "app.py"], env, f"http://{LOOPBACK}:{port}", log_dir)
+    managed = _spawn(f"app-{workers}w", [sys.executable, "app.py"], env, f"http://{LOOPBACK}:{port}", log_dir,
+                     cwd=app_root)
     wait_http_ok(managed, "/health", timeout_s=30)
     return managed
 
@@ -126,6 +130,25 @@ def start_baseline(log_dir: Path, module: str = "loadtest.baseline_broadcast") -
     port = free_port()
     argv = [sys.executable, "-m", module, "--host", LOOPBACK, "--port", str(port)]
     managed = _spawn(module.rsplit(".", 1)[-1], argv, dict(os.environ), f"http://{LOOPBACK}:{port}", log_dir)
+    wait_http_ok(managed, "/health", timeout_s=30)
+    return managed
+
+
+SOCKETIO_DIR = PROJECT_ROOT / "loadtest" / "socketio"
+
+
+def start_socketio(log_dir: Path) -> Managed:
+    """The Socket.IO 4.8 baseline (loadtest/socketio/broadcast.js on node), its packages installed
+    from package-lock.json into the gitignored loadtest/socketio/node_modules on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise RuntimeError("node and npm are needed for the Socket.IO baseline")
+    if not (SOCKETIO_DIR / "node_modules" / "socket.io").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SOCKETIO_DIR, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    port = free_port()
+    argv = [node, str(SOCKETIO_DIR / "broadcast.js"), "--host", LOOPBACK, "--port", str(port)]
+    managed = _spawn("socketio", argv, dict(os.environ), f"http://{LOOPBACK}:{port}", log_dir)
     wait_http_ok(managed, "/health", timeout_s=30)
     return managed
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from loadtest.events import FRAME_DECODER, EventReceipts, stream_id_ms, trigger_of
+from loadtest.events import EventReceipts, decode_frame, stream_id_ms, trigger_of
 from loadtest.wsproto_client import LeanWebSocket, inflate_messages, open_lean_websocket
 
 CONNECT_ATTEMPTS = 3
@@ -123,7 +123,7 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
         for index, (received_at, payload) in enumerate(inflate_messages(socket)):
             result.frames += 1
             try:
-                frame = FRAME_DECODER.decode(payload)
+                frame = decode_frame(payload)
             except msgspec.DecodeError:
                 result.undecodable += 1
                 continue

@@ -1,10 +1,16 @@
 """A deliberately lean WebSocket client for holding thousands of sockets from few processes.
 
-Per received frame it does one timestamp per TCP read, a header parse and a list append; JSON is
+Receipt times are the kernel's (SO_TIMESTAMPNS, read with recvmsg): when the last packet of a read
+reached the socket, so a client process busy with other sockets does not make a server look slow.
+Per received frame it does one recvmsg per TCP read, a header parse and a list append; JSON is
 decoded only after the measurement window (see wsclients.py). It speaks just what a server sends
 to a browser: unfragmented or fragmented text/binary frames, ping and close, and optionally offers
 permessage-deflate as browsers do (`deflate=True`); compressed messages are kept compressed and
 inflated after the window too (`inflate_messages`), in order, since the context carries over.
+
+It also speaks the little of Socket.IO 4 (Engine.IO 4 over a WebSocket) a broadcast needs, for URLs
+whose path is /socket.io/: "40" to join the default namespace, "3" to each ping "2"; the namespace's
+"40{...}" counts as the hello and each "42[...]" event is kept as it came.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket as socket_module
 import struct
 import time
 import zlib
@@ -26,6 +33,10 @@ OPCODE_PONG = 0xA
 HANDSHAKE_BYTES_MAX = 16384
 DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"  # what Chrome and Firefox send
 DEFLATE_TAIL = b"\x00\x00\xff\xff"
+READ_BYTES_MAX = 65536
+SO_TIMESTAMPNS = getattr(socket_module, "SO_TIMESTAMPNS", 35)  # Linux
+TIMESTAMP_ANCILLARY_BYTES = socket_module.CMSG_SPACE(16)  # struct timespec
+SOCKETIO_HELLO = b'{"type":"hello"}'
 
 
 def masked_frame(opcode: int, payload: bytes) -> bytes:
@@ -46,6 +57,7 @@ class LeanWebSocket(asyncio.Protocol):
     """One client socket; received messages go to `messages` as (receipt time, payload, compressed)."""
 
     def __init__(self, host_header: str, target: str, deflate: bool = False) -> None:
+        self.socketio = target.startswith("/socket.io/")
         self.host_header = host_header
         self.target = target
         self.offer_deflate = deflate
@@ -75,7 +87,9 @@ class LeanWebSocket(asyncio.Protocol):
         transport.write(request.encode())
 
     def data_received(self, data: bytes) -> None:
-        received_at = time.time()
+        self.data_received_at(data, time.time())
+
+    def data_received_at(self, data: bytes, received_at: float) -> None:
         self._buffer += data
         if not self._upgraded and not self._finish_handshake():
             return
@@ -145,7 +159,9 @@ class LeanWebSocket(asyncio.Protocol):
                 payload = b"".join([*self._fragments, payload])
                 compressed = self._fragments_compressed
                 self._fragments.clear()
-            self.messages.append((received_at, payload, compressed))
+            if self.socketio and not self._socketio_message(payload):
+                return
+            self.messages.append((received_at, SOCKETIO_HELLO if payload[:2] == b"40" else payload, compressed))
         elif opcode == OPCODE_PING:
             self.send(OPCODE_PONG, payload)
         elif opcode == OPCODE_CLOSE:
@@ -153,6 +169,17 @@ class LeanWebSocket(asyncio.Protocol):
             self.send(OPCODE_CLOSE, payload[:2])
             if self.transport is not None:
                 self.transport.close()
+
+    def _socketio_message(self, payload: bytes) -> bool:
+        """Answers Engine.IO's open ("0{...}": join the namespace) and pings ("2"); True for a message
+        to keep: the namespace's connect ("40...", the hello) and events ("42[...]")."""
+        if payload[:1] == b"0":
+            self.send(OPCODE_TEXT, b"40")
+            return False
+        if payload == b"2":
+            self.send(OPCODE_TEXT, b"3")
+            return False
+        return payload[:2] in (b"40", b"42")
 
     def send(self, opcode: int, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -195,6 +222,76 @@ def inflate_messages(socket: LeanWebSocket) -> list[tuple[float, bytes]]:
     return plain
 
 
+class StampedTransport(asyncio.Transport):
+    """A socket read with recvmsg and the kernel's receive timestamp; enough of a transport for
+    LeanWebSocket (write, close, is_closing). Writes are the client's few small frames."""
+
+    def __init__(self, sock: socket_module.socket, protocol: LeanWebSocket) -> None:
+        super().__init__()
+        self._sock = sock
+        self._protocol = protocol
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
+        self._pending = bytearray()
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self._sock.recvmsg(READ_BYTES_MAX, TIMESTAMP_ANCILLARY_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if not data:
+            self._lost(None)
+            return
+        received_at = time.time()
+        for level, kind, value in ancillary:
+            if level == socket_module.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                seconds, nanoseconds = struct.unpack_from("@qq", value)
+                received_at = seconds + nanoseconds / 1e9
+        self._protocol.data_received_at(data, received_at)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing:
+            return
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            sent = self._sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._lost(exc)
+            return
+        del self._pending[:sent]
+        if self._pending:
+            self._loop.add_writer(self._sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        self._loop.remove_writer(self._sock.fileno())
+        self._flush()
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if not self._closing:
+            self._lost(None)
+
+    def _lost(self, exc: Exception | None) -> None:
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+            self._loop.remove_writer(self._sock.fileno())
+            self._sock.close()
+        if not self._closing:
+            self._closing = True
+            self._protocol.connection_lost(exc)
+
+
 async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool = False) -> LeanWebSocket:
     """Connect to a ws:// URL (loopback only in this project) and wait for the 101."""
     parts = urlsplit(url)
@@ -206,9 +303,20 @@ async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool =
         target += "?" + parts.query
     host_header = parts.netloc.rsplit("@", 1)[-1]
     loop = asyncio.get_running_loop()
-    async with asyncio.timeout(timeout_s):
-        _, protocol = await loop.create_connection(
-            lambda: LeanWebSocket(host_header, target, deflate), parts.hostname, port
-        )
-        await protocol.opened
+    sock = socket_module.socket(socket_module.AF_INET, socket_module.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket_module.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    protocol = LeanWebSocket(host_header, target, deflate)
+    transport: StampedTransport | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            await loop.sock_connect(sock, (parts.hostname, port))
+            transport = StampedTransport(sock, protocol)
+            protocol.connection_made(transport)
+            await protocol.opened
+    except BaseException:
+        if transport is not None:
+            transport.close()
+        sock.close()
+        raise
     return protocol

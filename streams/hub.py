@@ -10,6 +10,11 @@ asks for its streams from some id (``since``, or the stream's end when it has no
 
 Everything between deciding the position and joining the feed is synchronous, so no event can slip
 between the replay and the live part.
+
+Live delivery: each entry is encoded and framed once; its bytes go straight to the transport of every
+socket on the fast path (streams/direct.py), and to the bounded queue of the others (a transport
+backed up, something still queued, a server without the fast path). The reader pauses after every
+FANOUT_SLICE sockets so that HTTP requests are not held behind a large fan-out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -26,6 +31,7 @@ from redis.asyncio import Redis
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.stream_ids import Order, id_of, order_of
+from streams.direct import text_frame
 from streams.envelope import entry_frame
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
@@ -36,6 +42,12 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE: Final = 500
 USER: Final = "user"
 MARKET: Final = "market"
+# How many sockets the reader serves before it lets other tasks (HTTP requests above all) run.
+FANOUT_SLICE: Final = 256
+# Consecutive entries sent to a socket in one write, up to about this many bytes of frames.
+BATCH_BYTES_MAX: Final = 64 * 1024
+# (position, frame, frame bytes) of each entry in a batch
+Batch = list[tuple[Order, str, bytes]]
 
 
 class HubClosed(Exception):
@@ -58,28 +70,68 @@ class Feed:
         self.floors: dict[Subscriber, Order] = {}
 
     def deliver(self, entries: list[Entry]) -> None:
+        """Delivers ``entries`` to every subscriber, all at once."""
+        for _ in self.delivery(entries):
+            pass
+
+    def delivery(self, entries: list[Entry], slice_size: int = FANOUT_SLICE) -> Iterator[int]:
+        """Delivers ``entries``, pausing (yielding how many sockets it served) after every ``slice_size``
+        sockets, so that the caller can let other tasks run between slices.
+
+        Each entry is encoded and framed once. Consecutive entries (up to BATCH_BYTES_MAX of frames)
+        go out as one batch: a socket on the fast path gets the batch's frames in one write, which is
+        what keeps a burst of events (an XREAD that returns many) from costing a write per socket per
+        event. Who gets a batch is fixed in the same step as the position moves past it: a socket that
+        joins during a pause replays up to the new position and is not in the list, so it gets each
+        entry exactly once either way."""
         name = self.name
+        batch: Batch = []
+        batch_bytes = 0
         for entry_id, fields in entries:
             order = order_of(entry_id)
-            if order <= self.position:
+            if order <= self.position or (batch and order <= batch[-1][0]):
                 continue  # read by an XREAD that started before this feed was re-created further on
-            self.position = order
             frame = entry_frame(name, entry_id, fields)
-            if self.floors:
-                self._deliver_above_floors(order, frame)
-                continue
-            for subscriber in self.subscribers:
-                subscriber.push(frame)
+            wire = text_frame(frame)
+            batch.append((order, frame, wire))
+            batch_bytes += len(wire)
+            if batch_bytes >= BATCH_BYTES_MAX:
+                yield from self._deliver_batch(batch, slice_size)
+                batch, batch_bytes = [], 0
+        if batch:
+            yield from self._deliver_batch(batch, slice_size)
 
-    def _deliver_above_floors(self, order: Order, frame: str) -> None:
+    def _deliver_batch(self, batch: Batch, slice_size: int) -> Iterator[int]:
+        self.position = batch[-1][0]
+        subscribers = list(self.subscribers)
+        wire = batch[0][2] if len(batch) == 1 else b"".join([item[2] for item in batch])
+        for start in range(0, len(subscribers), slice_size):
+            served = subscribers[start:start + slice_size] if len(subscribers) > slice_size else subscribers
+            self._send(batch, wire, served)
+            yield len(served)
+
+    def _send(self, batch: Batch, wire: bytes, subscribers: list[Subscriber]) -> None:
         floors = self.floors
-        for subscriber in self.subscribers:
-            floor = floors.get(subscriber)
-            if floor is not None:
-                if order <= floor:
-                    continue
-                del floors[subscriber]
-            subscriber.push(frame)
+        for subscriber in subscribers:
+            if floors and subscriber in floors:
+                self._send_above_floor(subscriber, batch)
+                continue
+            direct = subscriber.direct
+            if direct is None or not direct.write(wire):
+                for item in batch:
+                    subscriber.push(item[1])
+
+    def _send_above_floor(self, subscriber: Subscriber, batch: Batch) -> None:
+        floor = self.floors[subscriber]
+        if batch[-1][0] > floor:
+            del self.floors[subscriber]  # caught up: from the next batch on, everything
+        above = [item for item in batch if item[0] > floor]
+        if not above:
+            return
+        direct = subscriber.direct
+        if direct is None or not direct.write(b"".join([item[2] for item in above])):
+            for item in above:
+                subscriber.push(item[1])
 
 
 @dataclass
@@ -114,23 +166,43 @@ class Hub:
         self.subscriptions: set[Subscription] = set()
         self.version = 0
         self.closing = False
-        self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver)
+        self._served_since_pause = 0
+        self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
     # --- the reader's side -------------------------------------------------------------------------
 
     def positions(self) -> tuple[int, dict[str, str]]:
         return self.version, {key: id_of(feed.position) for key, feed in self.feeds.items()}
 
-    def deliver(self, key: str, read_after: str, entries: list[Entry]) -> None:
+    def _feed_for(self, key: str, read_after: str) -> Feed | None:
         feed = self.feeds.get(key)
         if feed is None:  # every socket of that stream left while the XREAD was in flight
-            return
+            return None
         if order_of(read_after) > feed.position:
             # the feed was dropped and made again further back while this XREAD was in flight: what
             # lies between its position and ``read_after`` is not in this batch, so delivering it would
             # leave a gap. The next XREAD reads on from the feed's own position.
+            return None
+        return feed
+
+    def deliver(self, key: str, read_after: str, entries: list[Entry]) -> None:
+        """Delivers what an XREAD read after ``read_after`` from ``key``, all at once."""
+        feed = self._feed_for(key, read_after)
+        if feed is not None:
+            feed.deliver(entries)
+
+    async def deliver_paced(self, key: str, read_after: str, entries: list[Entry]) -> None:
+        """``deliver``, pausing after every FANOUT_SLICE sockets served (across feeds and XREADs), so
+        that a fan-out to thousands of sockets, or a burst of entries, never holds the event loop for
+        longer than one slice: HTTP requests are served in between."""
+        feed = self._feed_for(key, read_after)
+        if feed is None:
             return
-        feed.deliver(entries)
+        for served in feed.delivery(entries):
+            self._served_since_pause += served
+            if self._served_since_pause >= FANOUT_SLICE:
+                self._served_since_pause = 0
+                await asyncio.sleep(0)
 
     # --- the sockets' side -------------------------------------------------------------------------
 
@@ -233,6 +305,7 @@ class Hub:
         """Unsubscribes a socket; a feed nobody needs any more is no longer read."""
         self.subscriptions.discard(subscription)
         subscriber = subscription.subscriber
+        subscriber.direct = None
         for feed in subscription.feeds:
             feed.subscribers.discard(subscriber)
             feed.floors.pop(subscriber, None)

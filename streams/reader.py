@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -34,7 +34,8 @@ RETRY_ERRORS: Final[tuple[type[BaseException], ...]] = (*UNAVAILABLE_ERRORS, Tim
 # what the reader needs from the hub: the positions to read from (with a version that changes when the
 # set of streams changes), and where to deliver what it read: (key, the id it read after, entries)
 Positions = Callable[[], tuple[int, dict[str, str]]]
-Deliver = Callable[[str, str, list[Entry]], None]
+# (awaited: a large fan-out pauses in it to let HTTP requests run)
+Deliver = Callable[[str, str, list[Entry]], Awaitable[None]]
 
 
 class Reader:
@@ -109,7 +110,7 @@ class Reader:
                 self.available = True
             backoff = BACKOFF_SECONDS_MIN
             for key, entries in reply or ():
-                self.deliver(key, streams[key], entries)
+                await self.deliver(key, streams[key], entries)
 
     async def _unblock(self) -> None:
         """CLIENT UNBLOCK the reader until an XREAD with the wanted streams is in flight. A single

@@ -1,8 +1,15 @@
 """One socket's side of the fan-out: a bounded queue of encoded frames and the loop that sends them.
 
-``push`` is what the hub calls for every event: it never awaits, so a socket that is slow to read can
-delay no one but itself. When its queue is full the socket is closed with 4008; the client resumes
-with ``since``. ``close`` also interrupts a send that is stuck waiting for the client to read.
+``push`` is what the hub calls for an event it could not write directly: it never awaits, so a socket
+that is slow to read can delay no one but itself. When its queue is full the socket is closed with
+4008; the client resumes with ``since``. ``close`` also interrupts a send that is stuck waiting for
+the client to read.
+
+``direct`` is the socket's fast path (streams/direct.py): the hub writes an event's frame bytes to it
+instead of queueing, but only while it is set, and it is set only while nothing is queued and nothing
+is being sent: the pump sets it when it finds its queue empty, and ``push`` and ``close`` clear it. So
+a frame never overtakes one queued before it, and hello and replay (sent before the pump starts) go
+first.
 """
 
 from __future__ import annotations
@@ -10,7 +17,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from streams.direct import DirectWriter
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
@@ -21,7 +31,7 @@ Send = Callable[[str], Awaitable[None]]
 
 
 class Subscriber:
-    __slots__ = ("_deadline", "_waiter", "close_code", "queue", "queue_max", "user_id")
+    __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_max", "user_id", "writer")
 
     def __init__(self, user_id: str, queue_max: int) -> None:
         self.user_id = user_id
@@ -30,6 +40,8 @@ class Subscriber:
         self.close_code: int | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: asyncio.Timeout | None = None
+        self.writer: DirectWriter | None = None  # the socket's transport, where the fast path exists
+        self.direct: DirectWriter | None = None  # the writer while the hub may use it (see above)
 
     def push(self, frame: str) -> None:
         if self.close_code is not None:
@@ -37,6 +49,7 @@ class Subscriber:
         if len(self.queue) >= self.queue_max:
             self.close(CLOSE_TOO_SLOW)
             return
+        self.direct = None  # what comes after this frame waits for it in the queue
         self.queue.append(frame)
         waiter = self._waiter
         if waiter is not None:
@@ -49,6 +62,7 @@ class Subscriber:
         if self.close_code is not None:
             return
         self.close_code = code
+        self.direct = None
         self.queue.clear()
         if self._deadline is not None:
             # ends the pump even while it waits in a send that the client is not reading
@@ -56,21 +70,25 @@ class Subscriber:
         elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def pump(self, send: Send) -> int:
-        """Sends queued frames in order until the socket is asked to close; returns the close code."""
+    async def pump(self, send: Send, writer: DirectWriter | None = None) -> int:
+        """Sends queued frames in order until the socket is asked to close; returns the close code.
+        With a ``writer``, the hub writes to it directly whenever the queue is empty."""
         loop = asyncio.get_running_loop()
         queue = self.queue
+        self.writer = writer
         try:
             async with asyncio.timeout(None) as self._deadline:
                 while self.close_code is None:
                     if queue:
                         await send(queue.popleft())
                     else:
+                        self.direct = writer  # nothing queued, nothing in flight: the fast path may write
                         self._waiter = loop.create_future()
                         await self._waiter
         except TimeoutError:
             pass
         finally:
+            self.direct = None
             self._deadline = None
             self._waiter = None
         assert self.close_code is not None

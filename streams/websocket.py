@@ -23,6 +23,7 @@ from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
+from streams.direct import direct_writer
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
@@ -102,7 +103,10 @@ async def ws() -> Response | None:
         except UNAVAILABLE_ERRORS as error:
             log.warning("websocket replay: redis unavailable: %s", error)
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
-        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send))
+        # after hello and replay: from here on the hub may write this socket's live frames directly
+        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), direct_writer(websocket.scope))
+        # out of the fan-out at once: the close frame may take a while to reach a client that stopped reading
+        the_hub.unsubscribe(subscription)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_SECONDS_MAX):
                 await websocket.close(code)

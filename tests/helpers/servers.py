@@ -11,13 +11,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 from quart import Quart
 
 from finance.market import Market
+from finance.settings import Settings
+from streams.server import configure_hypercorn
 from tests.helpers.redis_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +67,31 @@ def by_stream(received: list[dict[str, Any]], stream: str) -> list[str]:
 
 def events(received: list[dict[str, Any]], stream: str) -> list[str]:
     return [frame["event"] for frame in received if frame.get("type") == "event" and frame["stream"] == stream]
+
+
+@asynccontextmanager
+async def serving(app: Quart, settings: Settings, keep_alive_seconds: float = 75) -> AsyncIterator[int]:
+    """The app under Hypercorn in this process, on a free port (yielded); stopped on exit."""
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.keep_alive_timeout = keep_alive_seconds
+    configure_hypercorn(config, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.02)
+    try:
+        yield port
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
 
 
 class AppProcess:

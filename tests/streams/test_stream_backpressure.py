@@ -8,50 +8,18 @@ import json
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from quart import Quart
 from websockets.asyncio.client import ClientConnection, connect
 
-from finance.settings import Settings
 from streams.hub import Hub
-from streams.server import configure_hypercorn
 from tests.conftest import Backend
 from tests.helpers.api import register
-from tests.helpers.redis_process import free_port
-from tests.helpers.servers import market_of
+from tests.helpers.servers import market_of, serving
 
 pytestmark = pytest.mark.real_redis
-
-
-@asynccontextmanager
-async def serving(app: Quart, settings: Settings, keep_alive_seconds: float = 75) -> AsyncIterator[int]:
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.keep_alive_timeout = keep_alive_seconds
-    configure_hypercorn(config, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.02)
-    try:
-        yield port
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
 
 
 async def raw_websocket(port: int, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -1,0 +1,303 @@
+"""The fast path: each event framed once and written straight to the sockets' transports.
+
+What it relies on is pinned here against the installed Hypercorn and wsproto (see streams/direct.py and
+docs/websocket.md): if an upgrade changes the attribute chain or the frame bytes, these tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import wsproto.extensions
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.protocol import ws_stream
+from hypercorn.protocol.h11 import H11Protocol, H11WSConnection
+from hypercorn.protocol.ws_stream import WSStream
+from websockets.asyncio.client import connect
+from wsproto import ConnectionType
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import CloseConnection, Ping, TextMessage
+
+from streams.asgi import SCOPE_KEY
+from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
+from streams.hub import FANOUT_SLICE, Feed, Hub
+from streams.subscriber import Subscriber
+from tests.conftest import Backend
+from tests.helpers.api import register
+from tests.helpers.servers import market_of, serving, stream_ids
+
+
+def entries(*ids: str) -> list[tuple[str, dict[str, str]]]:
+    return [(entry_id, {"event": "walletUpdated", "data": '{"n":"' + entry_id + '"}'}) for entry_id in ids]
+
+
+def subscriber_direct(subscriber: Subscriber) -> DirectWriter | None:
+    return subscriber.direct  # (read through a call: mypy narrows the attribute across awaits)
+
+
+def ids_of(frames: list[str]) -> list[str]:
+    return [json.loads(frame)["id"] for frame in frames]
+
+
+# --- the frame bytes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])
+def test_text_frame_is_byte_for_byte_what_wsproto_sends_and_leaves_its_state_as_it_was(size: int) -> None:
+    frame = "é" * (size // 2) + "x" * (size % 2)  # ``size`` bytes of UTF-8
+    server = Connection(ConnectionType.SERVER)
+    before = (server.state, server._proto._outbound_opcode)
+    assert text_frame(frame) == server.send(TextMessage(data=frame))
+    # a whole data message sent through wsproto changes none of its state: bytes written behind its
+    # back cannot leave it out of step
+    assert (server.state, server._proto._outbound_opcode) == before == (ConnectionState.OPEN, None)
+
+
+def test_wsproto_still_closes_normally_after_frames_it_never_saw() -> None:
+    server, client = Connection(ConnectionType.SERVER), Connection(ConnectionType.CLIENT)
+    client.receive_data(text_frame('{"type":"event","id":"1-0"}') + server.send(Ping(b"hb")))
+    client.receive_data(server.send(CloseConnection(code=4008)))
+    received = list(client.events())
+    assert isinstance(received[0], TextMessage) and received[0].data == '{"type":"event","id":"1-0"}'
+    assert isinstance(received[1], Ping)
+    assert isinstance(received[2], CloseConnection) and received[2].code == 4008
+
+
+# --- the writer's refusals -----------------------------------------------------------------------------
+
+
+class FakeTransport(asyncio.WriteTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+        self.buffered = 0
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class FakeStream:
+    closed = False
+
+
+def fake_writer() -> tuple[DirectWriter, FakeStream, Connection, FakeTransport]:
+    stream, connection, transport = FakeStream(), Connection(ConnectionType.SERVER), FakeTransport()
+    return DirectWriter(stream, connection, transport), stream, connection, transport
+
+
+def test_the_writer_refuses_a_backed_up_closing_or_closed_socket() -> None:
+    writer, stream, connection, transport = fake_writer()
+    assert writer.write(b"a")
+    transport.buffered = WRITE_BUFFER_BYTES_MAX
+    assert not writer.write(b"b")  # backed up: the queue takes it
+    transport.buffered = 0
+    transport.closing = True
+    assert not writer.write(b"c")
+    transport.closing = False
+    stream.closed = True
+    assert not writer.write(b"d")
+    stream.closed = False
+    connection.send(CloseConnection(code=1000))  # a close frame went out: no data after it
+    assert not writer.write(b"e")
+    assert transport.written == [b"a"]
+
+
+# --- ordering across the switch between direct writes and the queue ------------------------------------
+
+
+async def test_a_socket_with_anything_queued_queues_until_its_pump_has_sent_it() -> None:
+    writer, _, _, transport = fake_writer()
+    wire: list[str] = []  # what reached the socket, direct or through the pump, in order
+
+    def write(data: Any) -> None:
+        wire.append(json.loads(bytes(data)[2:])["id"])
+
+    transport.write = write  # type: ignore[method-assign]
+    send_gate = asyncio.Event()
+
+    async def send(frame: str) -> None:
+        await send_gate.wait()  # the pump's send is slow: things stay queued for a while
+        wire.append(json.loads(frame)["id"])
+
+    subscriber = Subscriber("u1", queue_max=10)
+    feed = Feed("user", "key", (0, 0))
+    feed.subscribers.add(subscriber)
+    feed.deliver(entries("1-0"))  # before the pump runs (hello and replay): queued
+    pump = asyncio.create_task(subscriber.pump(send, writer))
+    await asyncio.sleep(0)
+    assert subscriber.direct is None  # the pump is sending 1-0
+    feed.deliver(entries("2-0"))
+    transport.buffered = WRITE_BUFFER_BYTES_MAX
+    send_gate.set()
+    await asyncio.sleep(0.01)
+    assert subscriber_direct(subscriber) is writer  # all sent: back on the fast path
+    feed.deliver(entries("3-0"))  # backed up: queued, and the fast path is off until it is sent
+    transport.buffered = 0
+    feed.deliver(entries("4-0"))  # the transport would take it, but 3-0 is queued: 4-0 queues behind
+    assert subscriber.direct is None
+    await asyncio.sleep(0.01)
+    feed.deliver(entries("5-0"))  # direct again
+    assert wire == ["1-0", "2-0", "3-0", "4-0", "5-0"]
+    subscriber.close(1000)
+    await pump
+    assert subscriber.direct is None
+
+
+def frame_ids(wire: bytes) -> list[str]:
+    found, offset = [], 0
+    while offset < len(wire):
+        length = wire[offset + 1]
+        assert wire[offset] == 0x81 and length < 126  # FIN + text, unmasked, short
+        found.append(json.loads(wire[offset + 2: offset + 2 + length])["id"])
+        offset += 2 + length
+    return found
+
+
+def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() -> None:
+    feed = Feed("user", "key", (0, 0))
+    plain, ahead, queued = Subscriber("u1", 10), Subscriber("u1", 10), Subscriber("u1", 10)
+    plain_writer, _, _, plain_transport = fake_writer()
+    ahead_writer, _, _, ahead_transport = fake_writer()
+    plain.direct, ahead.direct = plain_writer, ahead_writer
+    feed.subscribers |= {plain, ahead, queued}
+    feed.floors[ahead] = (2, 0)
+    feed.deliver(entries("1-0", "2-0", "3-0"))
+    assert [frame_ids(w) for w in plain_transport.written] == [["1-0", "2-0", "3-0"]]
+    assert [frame_ids(w) for w in ahead_transport.written] == [["3-0"]]
+    assert not feed.floors
+    assert ids_of(list(queued.queue)) == ["1-0", "2-0", "3-0"]
+    assert feed.position == (3, 0)
+
+
+# --- pacing: the reader lets other tasks run between slices of a large fan-out -------------------------
+
+
+async def test_a_large_fan_out_pauses_between_slices_and_a_socket_joining_in_a_pause_gets_each_entry_once() -> None:
+    hub = Hub.__new__(Hub)  # only the delivery side: no market, no reader
+    hub._served_since_pause = 0
+    feed = Feed("market", "key", (0, 0))
+    hub.feeds = {"key": feed}
+    subscribers = [Subscriber("u", queue_max=10) for _ in range(FANOUT_SLICE * 4)]
+    feed.subscribers.update(subscribers)
+    late = Subscriber("late", queue_max=10)
+    ticks: list[int] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(len([s for s in subscribers if s.queue]))
+            if len(ticks) == 2:  # joins during the first entry's fan-out, after its position moved
+                assert feed.position == (1, 0)
+                feed.subscribers.add(late)  # (it would replay up to 1-0: the live 1-0 must skip it)
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    await hub.deliver_paced("key", "0-0", entries("1-0"))
+    ticks_in_first = len(ticks)
+    await hub.deliver_paced("key", "1-0", entries("2-0", "3-0"))  # one batch: one write on the fast path
+    ticking.cancel()
+    # the ticker ran between the slices of one entry's fan-out, seeing part of it done
+    assert ticks_in_first >= 4
+    assert any(0 < seen < len(subscribers) for seen in ticks)
+    assert all(ids_of(list(s.queue)) == ["1-0", "2-0", "3-0"] for s in subscribers)
+    assert ids_of(list(late.queue)) == ["2-0", "3-0"]
+
+
+# --- under Hypercorn: the chain the fast path walks, and what the client sees --------------------------
+
+
+def test_the_hypercorn_attribute_chain_the_fast_path_walks_exists() -> None:
+    # each link of streams/direct.py's walk, as the installed Hypercorn defines it
+    assert "connection" in WSStream._accept.__code__.co_names  # wsproto's Connection, made at accept
+    assert {"send", "closed"} <= set(WSStream.__init__.__code__.co_names)
+    assert "RawData" in H11Protocol.stream_send.__code__.co_names  # Data passes through as RawData
+    assert "writer" in TCPServer.__init__.__code__.co_names
+    assert "write" in TCPServer.protocol_send.__code__.co_names
+    assert "h11_connection" in H11WSConnection.__init__.__code__.co_names  # the upgraded connection
+
+
+async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[bytes] = []
+    real_write = DirectWriter.write
+
+    def counting_write(self: DirectWriter, wire: bytes) -> bool:
+        taken = real_write(self, wire)
+        if taken:
+            written.append(wire)
+        return taken
+
+    monkeypatch.setattr(DirectWriter, "write", counting_write)
+    app = backend.app()
+    async with serving(app, backend.settings()) as port:
+        market = market_of(app)
+        hub: Hub = app.extensions["hub"]
+        user = await register(app.test_client(), "investor")
+        async with connect(f"ws://127.0.0.1:{port}/ws?token={user.token}") as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            (subscription,) = hub.subscriptions
+            writer = subscription.subscriber.writer
+            # the chain resolved to this very socket's transport: a Hypercorn upgrade that moves a link
+            # makes this None (the fallback) and fails here
+            assert isinstance(writer, DirectWriter)
+            assert isinstance(writer.stream, WSStream)
+            key = market.keys.market_stream()
+            for n in range(50):
+                await market.redis.xadd(key, {"event": "bulk", "data": json.dumps({"n": n})})
+            received = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(50)]
+            assert [frame["id"] for frame in received] == await stream_ids(market, key)
+            assert [frame["data"]["n"] for frame in received] == list(range(50))
+            # every one of them written directly (consecutive entries in one write when read together)
+            assert b"".join(written).count(b'"type":"event"') == 50
+            # wsproto inside Hypercorn was not confused by bytes it never saw: protocol ping, a client
+            # frame and its answer, all still work, and so does the close handshake
+            await asyncio.wait_for(await ws.ping(), 5)
+            await ws.send('{"type":"ping"}')
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "pong"}
+            await market.redis.xadd(key, {"event": "bulk", "data": "{}"})
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["event"] == "bulk"
+        assert ws.close_code == 1000
+        for _ in range(100):
+            if not hub.subscriptions:
+                break
+            await asyncio.sleep(0.02)
+        assert not hub.subscriptions
+
+
+async def test_a_socket_that_negotiated_deflate_takes_the_fallback(backend: Backend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    app = backend.app()
+    async with serving(app, backend.settings()) as port:
+        # the app declines permessage-deflate; accept it here, as Hypercorn alone would
+        monkeypatch.setattr(ws_stream, "PerMessageDeflate", wsproto.extensions.PerMessageDeflate)
+        market = market_of(app)
+        hub: Hub = app.extensions["hub"]
+        user = await register(app.test_client(), "investor")
+        async with connect(f"ws://127.0.0.1:{port}/ws?token={user.token}", compression="deflate") as ws:
+            assert ws.protocol.extensions, "the client should have negotiated permessage-deflate"
+            assert json.loads(await ws.recv())["type"] == "hello"
+            (subscription,) = hub.subscriptions
+            assert subscription.subscriber.writer is None  # compressed frames differ per socket
+            key = market.keys.market_stream()
+            for n in range(5):
+                await market.redis.xadd(key, {"event": "bulk", "data": json.dumps({"n": n})})
+            received = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(5)]
+            assert [frame["data"]["n"] for frame in received] == list(range(5))
+
+
+async def test_without_hypercorn_there_is_no_fast_path() -> None:
+    async def plain_send(message: Any) -> None:
+        pass
+
+    assert direct_writer({}) is None  # Quart's test client, or no expose_send
+    assert direct_writer({SCOPE_KEY: plain_send}) is None  # another ASGI server
