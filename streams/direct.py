@@ -47,24 +47,38 @@ def text_frame(frame: str) -> bytes:
 class DirectWriter:
     """One socket's transport, for frames built by ``text_frame``. ``write`` says whether it took them."""
 
-    __slots__ = ("connection", "stream", "transport")
+    __slots__ = ("connection", "lock", "stream", "transport")
 
-    def __init__(self, stream: Any, connection: Any, transport: asyncio.WriteTransport) -> None:
+    def __init__(self, stream: Any, connection: Any, transport: asyncio.WriteTransport,
+                 lock: asyncio.Lock | None = None) -> None:
         self.stream = stream  # Hypercorn's WSStream: ``closed`` once the connection is gone
         self.connection = connection  # its wsproto Connection: not OPEN once a close frame went either way
         self.transport = transport
+        # Hypercorn's TCPServer.send_lock: held across a suspension only by a send waiting in drain()
+        self.lock = lock
 
-    def write(self, wire: bytes) -> bool:
+    def ready(self) -> bool:
+        """Whether bytes written now go straight out: the connection open, the transport not closing and
+        not backed up, and no send of Hypercorn's (a ping, a pong, a close) waiting for the buffer to
+        drain, which writes of ours past it could starve."""
         transport = self.transport
-        if (
+        lock = self.lock
+        return (
             self.connection.state is _OPEN
             and not self.stream.closed
             and transport.get_write_buffer_size() < WRITE_BUFFER_BYTES_MAX
             and not transport.is_closing()
-        ):
-            transport.write(wire)
-            return True
-        return False
+            and (lock is None or not lock.locked())
+        )
+
+    def write(self, wire: bytes) -> bool:
+        if not self.ready():
+            return False
+        try:
+            self.transport.write(wire)
+        except Exception:  # a transport that refuses (after write_eof, say): the queue and the ASGI send
+            return False
+        return True
 
 
 def direct_writer(scope: Mapping[str, Any]) -> DirectWriter | None:
@@ -95,4 +109,5 @@ def direct_writer(scope: Mapping[str, Any]) -> DirectWriter | None:
     transport = getattr(server.writer, "transport", None)
     if not isinstance(transport, asyncio.WriteTransport):
         return None
-    return DirectWriter(stream, connection, transport)
+    lock = getattr(server, "send_lock", None)
+    return DirectWriter(stream, connection, transport, lock if isinstance(lock, asyncio.Lock) else None)

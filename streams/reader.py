@@ -110,7 +110,10 @@ class Reader:
                 self.available = True
             backoff = BACKOFF_SECONDS_MIN
             for key, entries in reply or ():
-                await self.deliver(key, streams[key], entries)
+                try:
+                    await self.deliver(key, streams[key], entries)
+                except Exception:  # a bug in delivery must not end live delivery for the whole process
+                    log.exception("stream reader: delivering %d entries of %s failed", len(entries), key)
 
     async def _unblock(self) -> None:
         """CLIENT UNBLOCK the reader until an XREAD with the wanted streams is in flight. A single

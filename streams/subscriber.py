@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+from streams.direct import text_frame
+
 if TYPE_CHECKING:
     from streams.direct import DirectWriter
 
@@ -28,6 +30,29 @@ CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_TOO_SLOW: Final = 4008
 
 Send = Callable[[str], Awaitable[None]]
+# a queue may pass its bound this many times over while its socket's transport is not backed up
+QUEUE_SLACK: Final = 4
+# what the pump writes straight to the transport in one go, from its queue
+QUEUED_WRITE_BYTES_MAX: Final = 64 * 1024
+
+
+def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
+    """Writes the frames at the head of the queue (up to QUEUED_WRITE_BYTES_MAX) to the transport in one
+    write, when it takes them at once, and takes them off the queue; says whether it did."""
+    if not writer.ready():
+        return False
+    frames: list[bytes] = []
+    size = 0
+    for frame in queue:
+        frames.append(text_frame(frame))
+        size += len(frames[-1])
+        if size >= QUEUED_WRITE_BYTES_MAX:
+            break
+    if not writer.write(b"".join(frames)):
+        return False
+    for _ in frames:
+        queue.popleft()
+    return True
 
 
 class Subscriber:
@@ -46,7 +71,7 @@ class Subscriber:
     def push(self, frame: str) -> None:
         if self.close_code is not None:
             return
-        if len(self.queue) >= self.queue_max:
+        if len(self.queue) >= self.queue_max and self._backed_up():
             self.close(CLOSE_TOO_SLOW)
             return
         self.direct = None  # what comes after this frame waits for it in the queue
@@ -56,6 +81,13 @@ class Subscriber:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _backed_up(self) -> bool:
+        """Whether a full queue means a slow client: its transport is backed up (or there is no transport
+        to ask, or the queue is QUEUE_SLACK times past its bound). A queue that filled while the pump was
+        sending one frame to a socket that reads fine (a burst of a whole XREAD arrived meanwhile) is not."""
+        writer = self.writer
+        return writer is None or len(self.queue) >= self.queue_max * QUEUE_SLACK or not writer.ready()
 
     def close(self, code: int) -> None:
         """Ask the socket to close with ``code`` (the first code asked for wins); drops what is queued."""
@@ -80,6 +112,8 @@ class Subscriber:
             async with asyncio.timeout(None) as self._deadline:
                 while self.close_code is None:
                     if queue:
+                        if writer is not None and _write_queued(queue, writer):
+                            continue
                         await send(queue.popleft())
                     else:
                         self.direct = writer  # nothing queued, nothing in flight: the fast path may write

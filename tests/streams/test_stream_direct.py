@@ -24,7 +24,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from streams.asgi import SCOPE_KEY
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
 from streams.hub import FANOUT_SLICE, Feed, Hub
-from streams.subscriber import Subscriber
+from streams.subscriber import CLOSE_TOO_SLOW, Subscriber
 from tests.conftest import Backend
 from tests.helpers.api import register
 from tests.helpers.servers import market_of, serving, stream_ids
@@ -115,12 +115,22 @@ def test_the_writer_refuses_a_backed_up_closing_or_closed_socket() -> None:
 # --- ordering across the switch between direct writes and the queue ------------------------------------
 
 
+def frame_ids(wire: bytes) -> list[str]:
+    found, offset = [], 0
+    while offset < len(wire):
+        length = wire[offset + 1]
+        assert wire[offset] == 0x81 and length < 126  # FIN + text, unmasked, short
+        found.append(json.loads(wire[offset + 2: offset + 2 + length])["id"])
+        offset += 2 + length
+    return found
+
+
 async def test_a_socket_with_anything_queued_queues_until_its_pump_has_sent_it() -> None:
     writer, _, _, transport = fake_writer()
     wire: list[str] = []  # what reached the socket, direct or through the pump, in order
 
     def write(data: Any) -> None:
-        wire.append(json.loads(bytes(data)[2:])["id"])
+        wire.extend(frame_ids(bytes(data)))
 
     transport.write = write  # type: ignore[method-assign]
     send_gate = asyncio.Event()
@@ -133,19 +143,21 @@ async def test_a_socket_with_anything_queued_queues_until_its_pump_has_sent_it()
     feed = Feed("user", "key", (0, 0))
     feed.subscribers.add(subscriber)
     feed.deliver(entries("1-0"))  # before the pump runs (hello and replay): queued
+    transport.buffered = WRITE_BUFFER_BYTES_MAX  # backed up: the pump sends 1-0 through the ASGI send
     pump = asyncio.create_task(subscriber.pump(send, writer))
     await asyncio.sleep(0)
     assert subscriber.direct is None  # the pump is sending 1-0
-    feed.deliver(entries("2-0"))
-    transport.buffered = WRITE_BUFFER_BYTES_MAX
+    feed.deliver(entries("2-0"))  # queued behind it
+    transport.buffered = 0
     send_gate.set()
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # 1-0 sent; 2-0 written straight from the queue, the transport taking it
     assert subscriber_direct(subscriber) is writer  # all sent: back on the fast path
+    transport.buffered = WRITE_BUFFER_BYTES_MAX
     feed.deliver(entries("3-0"))  # backed up: queued, and the fast path is off until it is sent
     transport.buffered = 0
     feed.deliver(entries("4-0"))  # the transport would take it, but 3-0 is queued: 4-0 queues behind
     assert subscriber.direct is None
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # the pump writes 3-0 and 4-0 in one write
     feed.deliver(entries("5-0"))  # direct again
     assert wire == ["1-0", "2-0", "3-0", "4-0", "5-0"]
     subscriber.close(1000)
@@ -153,14 +165,52 @@ async def test_a_socket_with_anything_queued_queues_until_its_pump_has_sent_it()
     assert subscriber.direct is None
 
 
-def frame_ids(wire: bytes) -> list[str]:
-    found, offset = [], 0
-    while offset < len(wire):
-        length = wire[offset + 1]
-        assert wire[offset] == 0x81 and length < 126  # FIN + text, unmasked, short
-        found.append(json.loads(wire[offset + 2: offset + 2 + length])["id"])
-        offset += 2 + length
-    return found
+async def test_a_burst_past_the_queue_bound_closes_only_a_socket_that_is_backed_up() -> None:
+    """A whole XREAD (up to 1,000 entries) can arrive while the pump sends one frame (a pong) to a
+    socket that reads fine: its queue passes the bound, but 4008 is for a backed-up transport only."""
+    ids = [f"{n}-0" for n in range(1, 31)]
+    for backed_up, expected_code in ((False, None), (True, CLOSE_TOO_SLOW)):
+        writer, _, _, transport = fake_writer()
+        wire: list[str] = []
+        transport.write = lambda data, wire=wire: wire.extend(frame_ids(bytes(data)))  # type: ignore[method-assign]
+        send_gate = asyncio.Event()
+
+        async def send(frame: str, gate: asyncio.Event = send_gate, wire: list[str] = wire) -> None:
+            await gate.wait()
+            wire.append(json.loads(frame)["id"])
+
+        subscriber = Subscriber("u1", queue_max=10)
+        subscriber.push('{"type":"event","id":"0-1"}')  # the pong in flight, say
+        transport.buffered = WRITE_BUFFER_BYTES_MAX  # so the pump takes the ASGI send for it
+        pump = asyncio.create_task(subscriber.pump(send, writer))
+        await asyncio.sleep(0)
+        transport.buffered = WRITE_BUFFER_BYTES_MAX if backed_up else 0
+        feed = Feed("user", "key", (0, 0))
+        feed.subscribers.add(subscriber)
+        feed.deliver(entries(*ids))  # 30 entries against a bound of 10
+        assert subscriber.close_code == expected_code
+        transport.buffered = 0
+        send_gate.set()
+        await asyncio.sleep(0.01)
+        if not backed_up:
+            assert wire == ["0-1", *ids]  # every frame, in order
+            subscriber.close(1000)
+        await pump
+
+
+def test_the_writer_leaves_the_transport_to_a_send_of_hypercorns_waiting_to_drain() -> None:
+    """Hypercorn holds its send lock while a ping, pong or close waits for the buffer to drain: writes
+    of ours past it could starve it, so they queue behind it."""
+    stream, connection, transport = FakeStream(), Connection(ConnectionType.SERVER), FakeTransport()
+    lock = asyncio.Lock()
+    writer = DirectWriter(stream, connection, transport, lock)
+    assert writer.write(b"a")
+    lock._locked = True  # as while a holder is suspended in drain()
+    assert not writer.write(b"b") and not writer.ready()
+    lock._locked = False
+    transport.write = lambda data: (_ for _ in ()).throw(RuntimeError("write_eof was called"))  # type: ignore
+    assert not writer.write(b"c")  # a transport that raises: the frame is not lost, it queues
+    assert transport.written == [b"a"]
 
 
 def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() -> None:
