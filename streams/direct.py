@@ -72,10 +72,19 @@ class DirectWriter:
         )
 
     def write(self, wire: bytes) -> bool:
-        if not self.ready():
+        # ready(), inlined: this runs once per socket per event
+        transport = self.transport
+        lock = self.lock
+        if (
+            self.connection.state is not _OPEN
+            or self.stream.closed
+            or transport.get_write_buffer_size() >= WRITE_BUFFER_BYTES_MAX
+            or transport.is_closing()
+            or (lock is not None and lock.locked())
+        ):
             return False
         try:
-            self.transport.write(wire)
+            transport.write(wire)
         except Exception:  # a transport that refuses (after write_eof, say): the queue and the ASGI send
             return False
         return True
