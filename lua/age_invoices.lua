@@ -47,19 +47,15 @@ local batch_max = tonumber(ARGV[4])
 local market_stream_maxlen = ARGV[5]
 local user_stream_maxlen = ARGV[6]
 
-local function updated(invoice_key, status)
-  local invoice = redis.call('HMGET', invoice_key, 'id', 'invoiceNumber')
-  emit(market_stream_key, market_stream_maxlen, 'invoiceUpdated', obj({'id', S(invoice[1]),
-    'invoiceNumber', S(invoice[2]), 'status', S(status)}))
-end
-
 local overdue = redis.call('ZRANGEBYSCORE', funded_by_due_key, '-inf', now_ms - 1, 'LIMIT', 0, batch_max)
 for _, invoice_id in ipairs(overdue) do
   local key = KEY.invoice(invoice_id)
+  local invoice = hgetall(key)
+  invoice.status = 'overdue'
   redis.call('HSET', key, 'status', 'overdue', 'overdueAt', now_iso)
-  redis.call('ZADD', overdue_by_due_key, redis.call('ZSCORE', funded_by_due_key, invoice_id), invoice_id)
+  redis.call('ZADD', overdue_by_due_key, invoice.dueAt, invoice_id)
   redis.call('ZREM', funded_by_due_key, invoice_id)
-  updated(key, 'overdue')
+  invoice_updated(invoice, market_stream_key, market_stream_maxlen)
 end
 
 -- defaults and expiries touch every holding of a fractional invoice (up to HOLDERS_PER_INVOICE_MAX):
@@ -70,15 +66,13 @@ local defaulted = redis.call('ZRANGEBYSCORE', overdue_by_due_key, '-inf', now_ms
 for _, invoice_id in ipairs(defaulted) do
   local key = KEY.invoice(invoice_id)
   local invoice = hgetall(key)
+  invoice.status = 'defaulted'
   redis.call('HSET', key, 'status', 'defaulted', 'defaultedAt', now_iso)
   redis.call('ZREM', overdue_by_due_key, invoice_id)
   -- what was paid before the default is realized already; the default is what remains
-  local holdings = holdings_of(invoice)
-  for _, holding in ipairs(holdings) do
+  for _, holding in ipairs(holdings_of(invoice)) do
     redis.call('HSET', KEY.investment(holding.id), 'status', 'defaulted', 'defaultedAt', now_iso)
-    local claim = tonumber(holding.claim or holding.expectedReturn)
-    local unpaid = claim - tonumber(holding.received or '0')
-    if #holdings == 1 then unpaid = tonumber(invoice.amount) - tonumber(invoice.received or '0') end
+    local unpaid = tonumber(holding.claim) - tonumber(holding.received)
     local investor_stats = KEY.stats(holding.investorId)
     bump(investor_stats, 'defaultedCount', 1)
     bump(investor_stats, 'defaultedAmount', tonumber(holding.amount))
@@ -87,7 +81,7 @@ for _, invoice_id in ipairs(defaulted) do
   local unpaid = tonumber(invoice.amount) - tonumber(invoice.received or '0')
   bump(KEY.stats(invoice.buyerId), 'defaultedCount', 1)
   bump(KEY.stats(invoice.buyerId), 'defaultedAmount', unpaid)
-  updated(key, 'defaulted')
+  invoice_updated(invoice, market_stream_key, market_stream_maxlen)
 end
 
 local listed_keys = {listed_by_created_key, listed_by_amount_key, listed_by_due_key}

@@ -77,13 +77,10 @@ if paying > outstanding then
   return refuse('amount_out_of_range', 'amount must be at most the outstanding ' .. string.format('%d', outstanding))
 end
 -- each holder's share: pro rata to what remains of their claims, by cumulative rounding in participation
--- order; one holder (a whole invoice) is owed everything outstanding
+-- order (one holder, a whole invoice's, is owed everything outstanding)
 local holdings = holdings_of(invoice)
 local remains = {}
-for i, holding in ipairs(holdings) do
-  remains[i] = tonumber(holding.claim or holding.expectedReturn) - tonumber(holding.received or '0')
-end
-if #holdings == 1 then remains[1] = outstanding end
+for i, holding in ipairs(holdings) do remains[i] = tonumber(holding.claim) - tonumber(holding.received) end
 local owed = 0
 for _, remain in ipairs(remains) do owed = owed + remain end
 if owed ~= outstanding then  -- a broken invariant is a bug to look at, never a payment to guess at
@@ -123,11 +120,9 @@ for _, leg in ipairs(legs) do
   end
 end
 received, outstanding = received + paying, outstanding - paying
-if #holdings == 1 then  -- set, not added: a holding written before `received` was kept catches up
-  redis.call('HSET', KEY.investment(holdings[1].id), 'received', int(received))
-else
-  for i, holding in ipairs(holdings) do
-    if shares[i] > 0 then redis.call('HINCRBY', KEY.investment(holding.id), 'received', shares[i]) end
+for i, holding in ipairs(holdings) do
+  if shares[i] > 0 then  -- set, not added: a holding written before `received` was kept catches up
+    redis.call('HSET', KEY.investment(holding.id), 'received', int(tonumber(holding.received) + shares[i]))
   end
 end
 invoice.received = int(received)

@@ -386,18 +386,18 @@ end
 -- the price minus `fee`, now holding `seller_balance`): the invoice's funding fields and status, out of
 -- the listed indexes (`listed_keys`) into funded-by-due, the seller's figures, invoiceFunded to the
 -- seller (`investor` names who funded it) and invoiceUpdated to the market. `streams`: {seller, market} keys
--- and {user_maxlen, market_maxlen}.
+-- and {user_maxlen, market_maxlen}; `fields`: more field/value pairs for the invoice's hash.
 local function mark_funded(invoice, listed_keys, funded_by_due_key, price, fee, investor, seller_balance, now_iso,
-                           today, streams)
+                           today, streams, fields)
   local face = tonumber(invoice.amount)
   invoice.status, invoice.fundedAt, invoice.received = 'funded', now_iso, '0'
   invoice.fundedAmount, invoice.expectedReturn, invoice.profit = int(price), int(face), int(face - price)
   invoice.platformFee = int(fee)
   redis.call('HSET', KEY.invoice(invoice.id), 'status', 'funded', 'fundedAmount', invoice.fundedAmount,
     'expectedReturn', invoice.expectedReturn, 'profit', invoice.profit, 'fundedAt', now_iso,
-    'platformFee', invoice.platformFee, 'received', '0')
+    'platformFee', invoice.platformFee, 'received', '0', unpack(fields or {}))
   for _, index in ipairs(listed_keys) do redis.call('ZREM', index, invoice.id) end
-  redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id)
+  if fractional(invoice) then redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id) end
   redis.call('ZADD', funded_by_due_key, invoice.dueAt, invoice.id)
   local net = price - fee
   local seller_stats = KEY.stats(invoice.sellerId)
@@ -417,8 +417,6 @@ local function record_funding(invoice, k, f)
   local face = tonumber(invoice.amount)
   local profit = face - f.price
   invoice.investorId, invoice.investmentId = f.investor_id, f.investment_id
-  redis.call('HSET', k.invoice, 'investorId', f.investor_id, 'investor', f.investor_name,
-    'investmentId', f.investment_id)
   local investment = {id = f.investment_id, invoiceId = invoice.id, investorId = f.investor_id,
     claim = int(face), amount = int(f.price), expectedReturn = int(face), profit = int(profit), received = '0',
     status = 'active', createdAt = f.now_iso}
@@ -436,7 +434,8 @@ local function record_funding(invoice, k, f)
   bump_daily(f.investor_id, f.today, 'invested', f.price)
   mark_funded(invoice, k.listed, k.funded_by_due, f.price, f.fee, f.investor_name, f.seller_balance, f.now_iso,
     f.today, {seller = k.seller_stream, market = k.market_stream, user_maxlen = f.user_stream_maxlen,
-              market_maxlen = f.market_stream_maxlen})
+              market_maxlen = f.market_stream_maxlen},
+    {'investorId', f.investor_id, 'investor', f.investor_name, 'investmentId', f.investment_id})
   emit(k.investor_stream, f.user_stream_maxlen, 'investmentSuccess', obj({
     'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', int(f.price),
     'expectedReturn', int(face), 'profit', int(profit), 'newBalance', int(f.investor_balance)}))
@@ -503,12 +502,20 @@ end
 
 
 -- An invoice's investments in participation order: the claims bought of a fractional invoice, or the
--- one investment of a whole invoice (also when funded before the holdings list was kept).
+-- one investment of a whole invoice. Each has `claim` and `received`, also one written before they
+-- were kept (a whole invoice's, with no holdings list): its claim is the face value, and what the
+-- invoice received is its own.
 local function holdings_of(invoice)
   local ids = redis.call('LRANGE', KEY.invoice_holdings(invoice.id), 0, -1)
-  if #ids == 0 and invoice.investmentId and invoice.investmentId ~= '' then ids = {invoice.investmentId} end
+  local legacy = #ids == 0 and invoice.investmentId and invoice.investmentId ~= ''
+  if legacy then ids = {invoice.investmentId} end
   local found = {}
-  for i, investment_id in ipairs(ids) do found[i] = hgetall(KEY.investment(investment_id)) end
+  for i, investment_id in ipairs(ids) do
+    local held = hgetall(KEY.investment(investment_id))
+    held.claim = held.claim or held.expectedReturn
+    held.received = held.received or (legacy and invoice.received) or '0'
+    found[i] = held
+  end
   return found
 end
 
@@ -550,7 +557,7 @@ local function delist(invoice, status, fields, listed_keys, market_stream_key, n
   invoice.status = status
   redis.call('HSET', KEY.invoice(invoice.id), 'status', status, unpack(fields))
   for _, index in ipairs(listed_keys) do redis.call('ZREM', index, invoice.id) end
-  redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id)
+  if fractional(invoice) then redis.call('ZREM', KEY.fractional_by_deadline(), invoice.id) end
   close_unlisted(invoice)
   refund_bids(invoice, nil, 'refunded', 'bidRejected', now_iso, user_stream_maxlen)
   refund_participations(invoice, now_iso, user_stream_maxlen)
