@@ -30,6 +30,8 @@ from streams.asgi import SCOPE_KEY
 # Beyond this much unsent data in a transport, the socket is backed up: its frames go to its bounded
 # queue (and 4008 when that fills) instead. asyncio's default high-water mark is the same 64 KiB.
 WRITE_BUFFER_BYTES_MAX: Final = 64 * 1024
+# Frames joined into one write (consecutive entries by the hub, queued frames by the pump), up to about this.
+WRITE_BATCH_BYTES_MAX: Final = 64 * 1024
 _OPEN: Final = ConnectionState.OPEN
 
 
@@ -72,19 +74,10 @@ class DirectWriter:
         )
 
     def write(self, wire: bytes) -> bool:
-        # ready(), inlined: this runs once per socket per event
-        transport = self.transport
-        lock = self.lock
-        if (
-            self.connection.state is not _OPEN
-            or self.stream.closed
-            or transport.get_write_buffer_size() >= WRITE_BUFFER_BYTES_MAX
-            or transport.is_closing()
-            or (lock is not None and lock.locked())
-        ):
+        if not self.ready():
             return False
         try:
-            transport.write(wire)
+            self.transport.write(wire)
         except Exception:  # a transport that refuses (after write_eof, say): the queue and the ASGI send
             return False
         return True

@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.stream_ids import Order, id_of, order_of
-from streams.direct import text_frame
+from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 from streams.envelope import entry_frame
 from streams.reader import Reader
 from streams.source import Entry, StreamState, read_page, stream_states
@@ -44,8 +44,6 @@ USER: Final = "user"
 MARKET: Final = "market"
 # How many sockets the reader serves before it lets other tasks (HTTP requests above all) run.
 FANOUT_SLICE: Final = 256
-# Consecutive entries sent to a socket in one write, up to about this many bytes of frames.
-BATCH_BYTES_MAX: Final = 64 * 1024
 # (position, frame, frame bytes) of each entry in a batch
 Batch = list[tuple[Order, str, bytes]]
 
@@ -78,7 +76,7 @@ class Feed:
         """Delivers ``entries``, pausing (yielding how many sockets it served) after every ``slice_size``
         sockets, so that the caller can let other tasks run between slices.
 
-        Each entry is encoded and framed once. Consecutive entries (up to BATCH_BYTES_MAX of frames)
+        Each entry is encoded and framed once. Consecutive entries (up to WRITE_BATCH_BYTES_MAX of frames)
         go out as one batch: a socket on the fast path gets the batch's frames in one write, which is
         what keeps a burst of events (an XREAD that returns many) from costing a write per socket per
         event. Who gets a batch is fixed in the same step as the position moves past it: a socket that
@@ -95,7 +93,7 @@ class Feed:
             wire = text_frame(frame)
             batch.append((order, frame, wire))
             batch_bytes += len(wire)
-            if batch_bytes >= BATCH_BYTES_MAX:
+            if batch_bytes >= WRITE_BATCH_BYTES_MAX:
                 yield from self._deliver_batch(batch, slice_size)
                 batch, batch_bytes = [], 0
         if batch:
@@ -116,22 +114,23 @@ class Feed:
             if floors and subscriber in floors:
                 self._send_above_floor(subscriber, batch)
                 continue
-            direct = subscriber.direct
-            if direct is None or not direct.write(wire):
-                for item in batch:
-                    subscriber.push(item[1])
+            _send_to(subscriber, batch, wire)
 
     def _send_above_floor(self, subscriber: Subscriber, batch: Batch) -> None:
         floor = self.floors[subscriber]
         if batch[-1][0] > floor:
             del self.floors[subscriber]  # caught up: from the next batch on, everything
         above = [item for item in batch if item[0] > floor]
-        if not above:
-            return
-        direct = subscriber.direct
-        if direct is None or not direct.write(b"".join([item[2] for item in above])):
-            for item in above:
-                subscriber.push(item[1])
+        if above:
+            _send_to(subscriber, above, b"".join([item[2] for item in above]))
+
+
+def _send_to(subscriber: Subscriber, batch: Batch, wire: bytes) -> None:
+    """``wire`` (the batch's frames) straight to the socket's transport, or each frame to its queue."""
+    direct = subscriber.direct
+    if direct is None or not direct.write(wire):
+        for item in batch:
+            subscriber.push(item[1])
 
 
 @dataclass

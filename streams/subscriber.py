@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
-from streams.direct import text_frame
+from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
     from streams.direct import DirectWriter
@@ -32,12 +32,10 @@ CLOSE_TOO_SLOW: Final = 4008
 Send = Callable[[str], Awaitable[None]]
 # a queue may pass its bound this many times over while its socket's transport is not backed up
 QUEUE_SLACK: Final = 4
-# what the pump writes straight to the transport in one go, from its queue
-QUEUED_WRITE_BYTES_MAX: Final = 64 * 1024
 
 
 def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
-    """Writes the frames at the head of the queue (up to QUEUED_WRITE_BYTES_MAX) to the transport in one
+    """Writes the frames at the head of the queue (up to WRITE_BATCH_BYTES_MAX) to the transport in one
     write, when it takes them at once, and takes them off the queue; says whether it did."""
     if not writer.ready():
         return False
@@ -46,7 +44,7 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
     for frame in queue:
         frames.append(text_frame(frame))
         size += len(frames[-1])
-        if size >= QUEUED_WRITE_BYTES_MAX:
+        if size >= WRITE_BATCH_BYTES_MAX:
             break
     if not writer.write(b"".join(frames)):
         return False
