@@ -228,8 +228,10 @@ async def _invoice_snapshot(market: Market, key: str) -> Snapshot | None:
         return None
     investments, scores, (escrow, bids) = rest[:len(ids)], rest[len(ids):-2], rest[-2:]
     # an investment, once listed in its investor's list, stays there: reading this later is sound
-    listed = [await market.redis.zscore(keys.user_investments(row.get("investorId", "-")), row.get("id", "-"))
-              is not None for row in investments]
+    async with market.redis.pipeline(transaction=False) as pipe:
+        for row in investments:
+            pipe.zscore(keys.user_investments(row.get("investorId", "-")), row.get("id", "-"))
+        listed = [score is not None for score in await pipe.execute()]
     return Snapshot(invoice, investments, scores, int(escrow or 0), sum(int(score) for _, score in bids), listed)
 
 
