@@ -14,7 +14,7 @@ from quart.typing import TestClientProtocol as Client
 
 from finance.books import ledger
 from finance.clock import FixedClock, iso_from_ms
-from finance.keys import FEES_ACCOUNT, escrow_account
+from finance.keys import FEES_ACCOUNT
 from finance.market import Market
 from finance.marketplace import aging
 from finance.marketplace.bids import discount_rate_bps
@@ -27,6 +27,7 @@ from tests.helpers.api import (
     balance,
     create_invoice,
     deposit,
+    escrow,
     fund,
     get_json,
     post,
@@ -57,10 +58,6 @@ async def listed(client: Client, t: Trio) -> dict[str, Any]:
 
 async def bid(client: Client, investor: Actor, invoice_id: str, amount: int, **extra: Any) -> Any:
     return await post(client, f"/api/invoices/{invoice_id}/bids", investor, {"amount": amount, **extra})
-
-
-async def escrow(market: Market, invoice_id: str) -> int:
-    return int(await market.redis.hget(market.keys.wallet(escrow_account(invoice_id)), "balance") or 0)
 
 
 async def bidders(client: Client, count: int, money: int = 2_000_000) -> list[Actor]:

@@ -15,7 +15,7 @@ from quart.typing import TestClientProtocol as Client
 
 from finance.books import ledger
 from finance.clock import FixedClock, iso_from_ms
-from finance.keys import escrow_account
+from finance.keys import FEES_ACCOUNT
 from finance.market import Market
 from finance.marketplace import aging
 from tests.conftest import Backend
@@ -26,10 +26,12 @@ from tests.helpers.api import (
     balance,
     create_invoice,
     deposit,
+    escrow,
     get_json,
     post,
     refused,
     register,
+    repay,
 )
 
 FACE, ASK, MIN_TICKET = 1_000_003, 950_001, 100_000
@@ -81,10 +83,6 @@ async def market_updates(market: Market, invoice_id: str) -> list[dict[str, Any]
     return [row for row in rows if row["id"] == invoice_id]
 
 
-async def escrow(market: Market, invoice_id: str) -> int:
-    return int(await market.redis.hget(market.keys.wallet(escrow_account(invoice_id)), "balance") or 0)
-
-
 async def check(market: Market) -> None:
     report = await ledger.check(market)
     assert report.ok, report.problems
@@ -131,7 +129,32 @@ async def test_claims_fill_the_invoice_and_the_last_claim_pays_the_seller(client
     assert (funded["amount"], funded["investor"], funded["newBalance"]) == (ASK, "3 investors", ASK)
     own = await get_json(client, "/api/invoices/investor", m.investors[0])
     assert [row["id"] for row in own["invoices"]] == [invoice["id"]]
+    for investor, claim, paid in zip(m.investors, claims, prices, strict=True):  # the dashboard counts claims
+        stats = (await get_json(client, "/api/users/dashboard", investor))["stats"]
+        assert (stats["investmentCount"], stats["investedAmount"], stats["expectedReturn"]) == (1, paid, claim)
+        assert stats["expectedProfit"] == claim - paid
+    seller_stats = (await get_json(client, "/api/users/dashboard", m.seller))["stats"]
+    assert (seller_stats["fundedCount"], seller_stats["raisedAmount"]) == (1, ASK)
     await check(market)
+
+
+async def test_the_claim_that_fills_the_invoice_pays_the_seller_the_ask_less_the_fee(backend: Backend) -> None:
+    application = backend.app(platform_fee_bps=150)
+    async with application.test_app():
+        client, market = application.test_client(), application.extensions["market"]
+        m = await parties(client, investors=2)
+        invoice = await create_invoice(client, m.seller, m.buyer, amount=FACE, ask_amount=ASK, minTicket=MIN_TICKET)
+        assert (await buy(client, m.investors[0], invoice["id"], 600_000)).status_code == 200
+        assert await market.redis.hget(market.keys.wallet(FEES_ACCOUNT), "balance") is None  # nothing until full
+        answer = await (await buy(client, m.investors[1], invoice["id"], FACE - 600_000)).get_json()
+        fee = ASK * 150 // 10_000
+        assert (answer["invoice"]["platformFee"], answer["invoice"]["fundedAmount"]) == (fee, ASK)
+        assert await balance(client, m.seller) == ASK - fee
+        assert await market.redis.hget(market.keys.wallet(FEES_ACCOUNT), "balance") == str(fee)
+        [funded] = await events(market, m.seller.id, "invoiceFunded")
+        assert (funded["amount"], funded["platformFee"], funded["newBalance"]) == (ASK, fee, ASK - fee)
+        assert (await get_json(client, "/api/users/dashboard", m.seller))["stats"]["raisedAmount"] == ASK - fee
+        await check(market)
 
 
 async def test_claims_outside_the_rules_are_refused_and_move_nothing(client: Client, market: Market,
@@ -179,7 +202,6 @@ async def test_the_deadline_passing_refunds_every_claim(client: Client, market: 
     invoice = await fractional(client, m, fundingDeadline=iso_from_ms(START_MS + 3 * DAY_MS))
     for investor, claim in zip(m.investors, (200_000, 300_001, 100_000), strict=True):
         assert (await buy(client, investor, invoice["id"], claim)).status_code == 200
-    await post(client, f"/api/users/limits/{m.buyer.id}", m.investors[0], None)  # no-op: limits are PUT
     clock.advance(3 * DAY_MS)
     counts = await aging.age_once(market)
     assert counts["unfilled"] == 1
@@ -232,11 +254,6 @@ async def test_holders_are_capped_and_the_last_claim_takes_the_rest(backend: Bac
         await check(market)
 
 
-async def repay(client: Client, buyer: Actor, invoice_id: str, amount: int | None = None) -> Any:
-    body = None if amount is None else {"amount": amount}
-    return await post(client, f"/api/invoices/{invoice_id}/repay", buyer, body)
-
-
 def shares(remains: list[int], payment: int) -> list[int]:
     whole, running, before, out = sum(remains), 0, 0, []
     for remain in remains:
@@ -281,6 +298,14 @@ async def test_five_odd_instalments_across_overdue_and_default_pay_every_holder_
         assert (row["status"], row["received"]) == ("recovered", claim)
     seller_events = await events(market, m.seller.id, "invoiceRepaid")
     assert [e["outstanding"] for e in seller_events] == [876_546, 676_545, 576_546, 276_546, 0]
+    buyer_events = await events(market, m.buyer.id, "invoiceRepaid")
+    assert [e["amount"] for e in buyer_events] == [123_457, 200_001, 99_999, 300_000, 276_546]
+    # the market sees every change of status with how much of the invoice was sold
+    updates = [(u["status"], u["fundedClaim"], u["remainingClaim"])
+               for u in await market_updates(market, invoice["id"])]
+    assert [u for u in updates if u[0] != "listed"] == [
+        ("funded", FACE, 0), ("funded", FACE, 0), ("overdue", FACE, 0), ("overdue", FACE, 0), ("overdue", FACE, 0),
+        ("defaulted", FACE, 0), ("defaulted", FACE, 0), ("recovered", FACE, 0)]
     await refused(await repay(client, m.buyer, invoice["id"], 1), 409, "invoice_not_repayable")
     await check(market)
 

@@ -5,7 +5,6 @@ payment tells the holder, the seller and the buyer what is left."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
@@ -17,14 +16,13 @@ from finance.marketplace import aging
 from tests.helpers.api import (
     DAY_MS,
     START_MS,
-    Actor,
     balance,
     create_invoice,
     deposit,
     fund,
     get_json,
-    post,
     refused,
+    repay,
     trio,
 )
 
@@ -34,11 +32,6 @@ FACE, PRICE = 1_000_003, 950_000
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(START_MS)
-
-
-async def repay(client: Client, buyer: Actor, invoice_id: str, amount: int | None = None) -> Any:
-    body = None if amount is None else {"amount": amount}
-    return await post(client, f"/api/invoices/{invoice_id}/repay", buyer, body)
 
 
 async def test_five_odd_instalments_across_overdue_and_default_recover_every_paisa(

@@ -9,6 +9,8 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 
 from finance.clock import iso_from_ms
+from finance.keys import escrow_account
+from finance.market import Market
 
 _serial = itertools.count(1)
 DAY_MS = 86_400_000
@@ -154,3 +156,14 @@ async def post_json(client: Client, path: str, actor: Actor, body: Any = None, s
 
 async def listed_invoice(client: Client, seller: Actor, buyer: Actor, **kwargs: Any) -> dict[str, Any]:
     return await create_invoice(client, seller, buyer, now_ms=START_MS, **kwargs)
+
+
+async def repay(client: Client, buyer: Actor, invoice_id: str, amount: int | None = None) -> Any:
+    """POST /repay: ``amount`` paise, or (None) all that is outstanding."""
+    body = None if amount is None else {"amount": amount}
+    return await post(client, f"/api/invoices/{invoice_id}/repay", buyer, body)
+
+
+async def escrow(market: Market, invoice_id: str) -> int:
+    """What the invoice's escrow account holds, paise."""
+    return int(await market.redis.hget(market.keys.wallet(escrow_account(invoice_id)), "balance") or 0)
