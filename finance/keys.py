@@ -24,6 +24,7 @@ def escrow_account(invoice_id: str) -> str:
 TEMPLATES: dict[str, str] = {
     "user": "user:{id}",
     "users_by_email": "users:by-email",
+    "buyers_by_name": "users:buyers-by-name",
     "token": "token:{id}",
     "wallet": "wallet:{id}",
     "wallet_entries": "wallet:{id}:entries",
@@ -83,6 +84,10 @@ class Keys:
 
     def users_by_email(self) -> str:
         return self._key("users_by_email")
+
+    def buyers_by_name(self) -> str:
+        """The buyer directory: a sorted set of ``<lower-cased display name>\\0<user id>``, read by prefix."""
+        return self._key("buyers_by_name")
 
     def token(self, token_hash: str) -> str:
         return self._key("token", token_hash)

@@ -171,12 +171,13 @@ class Scripts:
         key = self.keys.idempotency(idempotency.user_id, idempotency.method, idempotency.path, idempotency.key)
         return key, idempotency.body_hash
 
-    async def register_user(self, *, user: dict[str, str], password_hash: str, now: Instant) -> Reply:
+    async def register_user(self, *, user: dict[str, str], password_hash: str, now: Instant,
+                            directory_entry: str = "") -> Reply:
         k = self.keys
         return await self.by_name["register_user"].run(
-            [k.users_by_email(), k.user(user["id"]), k.wallet(user["id"]), k.wallets()],
+            [k.users_by_email(), k.user(user["id"]), k.wallet(user["id"]), k.wallets(), k.buyers_by_name()],
             [user["id"], user["email"], user["name"], user["role"], user["company"], user["displayName"],
-             password_hash, now.iso],
+             password_hash, now.iso, directory_entry],
         )
 
     async def count_attempt(self, *, email: str, address: str) -> Reply:

@@ -147,6 +147,11 @@ class ScorePageQuery(Query):
     cursor: Annotated[str, documented(pattern=SCORE_CURSOR_PATTERN, description="the previous nextCursor")] = ""
 
 
+class BuyersQuery(Query):
+    q: Annotated[str, documented(maxLength=200, description="the start of the buyer's name, any case")] = ""
+    limit: Limit = 20
+
+
 class StreamPageQuery(Query):
     limit: Limit = 20
     before: Annotated[str, documented(pattern=STREAM_ID_PATTERN, description="the previous nextCursor")] = ""
@@ -311,6 +316,15 @@ class LimitEnvelope(Response):
 
 class LimitsOut(Response):
     limits: list[LimitOut]
+
+
+class BuyerOut(Response):
+    id: str
+    name: Annotated[str, documented(description="display name: company, else name")]
+
+
+class BuyersOut(Response):
+    buyers: list[BuyerOut]
 
 
 class PortfolioItemOut(InvestmentOut):

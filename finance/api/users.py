@@ -12,6 +12,8 @@ from finance.api.http import authenticated, json, json_body, market, no_content,
 from finance.api.openapi import refuses
 from finance.api.schemas import (
     AmountRequest,
+    BuyersOut,
+    BuyersQuery,
     DashboardOut,
     LimitEnvelope,
     LimitsOut,
@@ -19,6 +21,7 @@ from finance.api.schemas import (
     ProfileOut,
     ScorePageQuery,
 )
+from finance.auth import directory
 from finance.auth.users import Role, User
 from finance.marketplace import limits, stats
 from finance.outcomes import DomainError, Outcome
@@ -55,6 +58,19 @@ async def portfolio(user: User) -> Response:
     page, totals = await stats.portfolio(market(), user, cursor or "", page_size(request.args.get("limit")))
     body = page.json[:-1] + ',"totals":' + msgspec.json.encode(totals).decode() + "}"
     return Response(body, content_type="application/json")
+
+
+@blueprint.get("/buyers")
+@authenticated()
+@query(BuyersQuery)
+@document_response(BuyersOut)
+async def buyers(user: User) -> Response:
+    """The buyer directory, by name: buyers whose display name starts with ``q`` (any case); limit 1..100.
+    Sellers pick an invoice's buyer here, investors the buyer of an exposure limit."""
+    prefix = request.args.get("q", "")
+    if len(prefix) > 200:
+        raise DomainError(Outcome.INVALID_QUERY, "q is at most 200 characters")
+    return json({"buyers": await directory.buyers(market(), prefix, page_size(request.args.get("limit")))})
 
 
 @blueprint.get("/limits")

@@ -10,6 +10,7 @@ from enum import StrEnum
 from functools import cache
 
 from finance import ids
+from finance.auth import directory
 from finance.auth.passwords import dummy_hash, hash_password, verify_password
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
@@ -115,6 +116,7 @@ async def register(market: Market, name: str, email: str, password: str, role: s
               "displayName": user.display_name},
         password_hash=password_hash,
         now=now,
+        directory_entry=directory.entry(user.display_name, user.id) if user_role is Role.BUYER else "",
     )
     return await _issue_token(market, user)
 

@@ -357,10 +357,21 @@ local function list_on_market(invoice, listed_keys, listed_ms, market_stream_key
   if fractional(invoice) then
     redis.call('ZADD', KEY.fractional_by_deadline(), invoice.fundingDeadlineMs, invoice.id)
   end
-  emit(market_stream_key, maxlen, 'newInvoiceListed', obj({
+  -- sellerId, buyerId and the claim fields let a marketplace page place a live listing under its own
+  -- filters and show a fractional invoice's progress without reading the invoice again
+  local fields = {
     'id', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'amount', N(invoice.amount),
     'askAmount', N(invoice.askAmount), 'seller', S(invoice.seller), 'buyer', S(invoice.buyer),
-    'dueDate', S(invoice.dueDate), 'timestamp', S(now_iso)}))
+    'sellerId', S(invoice.sellerId), 'buyerId', S(invoice.buyerId),
+    'dueDate', S(invoice.dueDate), 'timestamp', S(now_iso)}
+  if fractional(invoice) then
+    local n = #fields
+    fields[n + 1], fields[n + 2] = 'minTicket', N(invoice.minTicket)
+    fields[n + 3], fields[n + 4] = 'fundingDeadline', S(invoice.fundingDeadline)
+    fields[n + 5], fields[n + 6] = 'fundedClaim', N(invoice.fundedClaim or '0')
+    fields[n + 7], fields[n + 8] = 'remainingClaim', remaining_claim_json(invoice)
+  end
+  emit(market_stream_key, maxlen, 'newInvoiceListed', obj(fields))
 end
 
 local function bump(stats_key, field, by)

@@ -30,6 +30,7 @@ async def test_fund_and_repay_append_exact_events_to_each_stream(client: Client,
     assert market_events == [
         ("newInvoiceListed", {"id": invoice["id"], "invoiceNumber": number, "amount": 500_000,
                               "askAmount": 400_000, "seller": "Seller Pvt Ltd", "buyer": "Buyer Corp",
+                              "sellerId": t.seller.id, "buyerId": t.buyer.id,
                               "dueDate": invoice["dueDate"], "timestamp": invoice["createdAt"]}),
         ("invoiceUpdated", {"id": invoice["id"], "invoiceNumber": number, "status": "funded"}),
         ("invoiceUpdated", {"id": invoice["id"], "invoiceNumber": number, "status": "repaid"}),

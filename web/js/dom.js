@@ -1,0 +1,119 @@
+// Building DOM without HTML strings: every piece of API data goes in as text (textContent or a text
+// node), never through innerHTML, so an invoice number like <img onerror=...> shows literally.
+
+// h('button', {class: 'primary', onclick: fn, type: 'submit'}, 'Fund')
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') {
+      element.addEventListener(name.slice(2), value);
+    } else if (name === 'class') {
+      element.className = value;
+    } else if (name === 'dataset') {
+      Object.assign(element.dataset, value);
+    } else if (name === 'value') {
+      element.value = value;
+    } else if (name === 'checked' || name === 'disabled' || name === 'hidden' || name === 'selected') {
+      element[name] = Boolean(value);
+    } else {
+      element.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+function append(element, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function replaceChildren(element, ...children) {
+  element.replaceChildren();
+  append(element, children);
+}
+
+let nextId = 0;
+export function uid(prefix = 'f') {
+  nextId += 1;
+  return `${prefix}-${nextId}`;
+}
+
+// A labelled input: <label for=id>Label</label><input id=id ...>, plus the place its error goes.
+export function field(label, attributes = {}, hint = '') {
+  const id = uid('field');
+  const errorId = `${id}-error`;
+  const input = h(attributes.tag ?? 'input', { ...attributes, tag: undefined, id, 'aria-describedby': errorId });
+  const error = h('p', { class: 'field-error', id: errorId, role: 'alert' });
+  const wrapper = h('div', { class: 'field' }, h('label', { for: id }, label), input,
+    hint ? h('p', { class: 'hint' }, hint) : null, error);
+  return { wrapper, input, error };
+}
+
+export function select(label, options, attributes = {}) {
+  const id = uid('select');
+  const control = h('select', { ...attributes, id },
+    options.map(([value, text]) => h('option', { value }, text)));
+  const wrapper = h('div', { class: 'field' }, h('label', { for: id }, label), control);
+  return { wrapper, input: control };
+}
+
+export function formatDate(iso) {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  return date.toLocaleDateString('en-IN', { day: '2-digit', month: 'short', year: 'numeric', timeZone: 'UTC' });
+}
+
+export function formatDateTime(iso) {
+  if (!iso) return '—';
+  return new Date(iso).toLocaleString('en-IN', {
+    day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Kolkata',
+  });
+}
+
+// Whole days from now to the due date (0 on the day, negative once past).
+export function daysTo(iso, now = Date.now()) {
+  return Math.ceil((Date.parse(iso) - now) / 86_400_000);
+}
+
+export function statusBadge(status) {
+  return h('span', { class: `badge status-${status}` }, status.replaceAll('_', ' '));
+}
+
+export function empty(text) {
+  return h('p', { class: 'empty' }, text);
+}
+
+// Tables read as cards on a narrow screen: each cell is labelled with its column's heading (CSS shows
+// the label from data-label), for the rows there now and every row added later.
+export function responsiveTable(table) {
+  const headings = [...table.tHead.rows[0].cells].map((cell) => cell.textContent);
+  const label = (row) => {
+    if (row.cells.length !== headings.length) return;
+    [...row.cells].forEach((cell, index) => { if (headings[index]) cell.dataset.label = headings[index]; });
+  };
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) if (node.nodeName === 'TR') label(node);
+    }
+  }).observe(table, { childList: true, subtree: true });
+  for (const body of table.tBodies) for (const row of body.rows) label(row);
+  table.classList.add('responsive');
+  return table;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+export function bellIcon() {
+  const icon = document.createElementNS(SVG, 'svg');
+  icon.setAttribute('viewBox', '0 0 24 24');
+  icon.setAttribute('aria-hidden', 'true');
+  icon.setAttribute('class', 'icon');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', 'M12 2a6 6 0 0 0-6 6v3.6L4.3 15a1 1 0 0 0 .9 1.5h13.6a1 1 0 0 0 .9-1.5L18 11.6V8a6 6 0 0 0-6-6zm0 20a3 3 0 0 0 2.8-2H9.2A3 3 0 0 0 12 22z');
+  path.setAttribute('fill', 'currentColor');
+  icon.append(path);
+  return icon;
+}

@@ -1,0 +1,132 @@
+// Buyer: invoices awaiting my acceptance (accept, or reject with a reason) and invoices I owe, with due
+// dates and what is outstanding; repay in full or in part.
+
+import { get, MoneyAction } from '../api.js';
+import { coalesce } from '../coalesce.js';
+import { daysTo, empty, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable } from '../dom.js';
+import { AmountError, formatPaise, parseRupees } from '../money.js';
+
+const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
+
+export function mount(root, { user, scope, setBalance }) {
+  const pendingRows = h('tbody');
+  const owedRows = h('tbody');
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
+  const totalOutstanding = h('p', { class: 'big-figure' }, '…');
+  const pendingSection = h('section', { class: 'card', hidden: true, 'aria-labelledby': 'pending-title' },
+    h('h2', { id: 'pending-title' }, 'Awaiting your acceptance'),
+    h('p', { class: 'hint' }, 'Sellers ask you to confirm these invoices before investors can fund them. Acceptance cannot be undone.'),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Invoice'), h('th', { scope: 'col' }, 'Seller'),
+        h('th', { scope: 'col', class: 'num' }, 'Amount'), h('th', { scope: 'col' }, 'Due'), h('th', { scope: 'col' }, 'Answer by'),
+        h('th', { scope: 'col' }, 'Your answer'))),
+      pendingRows)));
+  const owedTable = responsiveTable(h('table', { class: 'data' },
+    h('caption', { class: 'visually-hidden' }, 'Invoices you owe'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Invoice'), h('th', { scope: 'col' }, 'Seller'),
+      h('th', { scope: 'col', class: 'num' }, 'Amount'), h('th', { scope: 'col' }, 'Due'), h('th', { scope: 'col' }, 'Status'),
+      h('th', { scope: 'col', class: 'num' }, 'Outstanding'), h('th', { scope: 'col' }, 'Repay'))),
+    owedRows));
+  replaceChildren(root, h('h1', {}, 'Invoices'), error,
+    h('div', { class: 'grid-3' }, h('section', { class: 'card' }, h('h2', {}, 'Outstanding'), totalOutstanding)),
+    pendingSection,
+    h('section', { class: 'card' }, h('h2', {}, 'Invoices you owe'), h('div', { class: 'table-wrap' }, owedTable), more));
+  let cursor = null;
+
+  function pendingRow(invoice) {
+    const accept = h('button', { type: 'button', class: 'primary', 'aria-label': `Accept ${invoice.invoiceNumber}` }, 'Accept');
+    const reasonId = uid('reason');
+    const reason = h('input', { id: reasonId, maxlength: 500, autocomplete: 'off', placeholder: 'e.g. goods not received' });
+    const reject = h('button', { type: 'button', class: 'danger', 'aria-label': `Reject ${invoice.invoiceNumber}` }, 'Reject');
+    const rowError = h('p', { class: 'field-error', role: 'alert' });
+    const acceptAction = new MoneyAction(accept, rowError);
+    const rejectAction = new MoneyAction(reject, rowError);
+    accept.addEventListener('click', async () => {
+      if (await acceptAction.run('POST', `/api/invoices/${invoice.id}/accept`, {})) refresh();
+    });
+    reject.addEventListener('click', async () => {
+      if (!reason.value.trim()) {
+        rowError.textContent = 'Give the seller a reason to reject.';
+        reason.focus();
+        return;
+      }
+      if (await rejectAction.run('POST', `/api/invoices/${invoice.id}/reject`, { reason: reason.value.trim() })) refresh();
+    });
+    return h('tr', { dataset: { invoiceId: invoice.id } },
+      h('th', { scope: 'row' }, invoice.invoiceNumber), h('td', {}, invoice.seller),
+      h('td', { class: 'num' }, formatPaise(invoice.amount)), h('td', {}, formatDate(invoice.dueDate)),
+      h('td', {}, formatDate(invoice.acceptBy)),
+      h('td', { class: 'actions' }, accept,
+        h('span', { class: 'inline-field' }, h('label', { for: reasonId }, `Reason to reject ${invoice.invoiceNumber}`), reason), reject, rowError));
+  }
+
+  function owedRow(invoice) {
+    const cell = h('td', { class: 'actions' });
+    if (REPAYABLE.has(invoice.status)) {
+      const amountId = uid('repay');
+      const amount = h('input', { id: amountId, inputmode: 'decimal', autocomplete: 'off', placeholder: 'All' });
+      const repay = h('button', { type: 'button', class: 'primary', 'aria-label': `Repay ${invoice.invoiceNumber}` }, 'Repay');
+      const rowError = h('p', { class: 'field-error', role: 'alert' });
+      const action = new MoneyAction(repay, rowError);
+      repay.addEventListener('click', async () => {
+        let body = {};
+        if (amount.value.trim()) {
+          try {
+            body = { amount: parseRupees(amount.value) };
+          } catch (failure) {
+            if (!(failure instanceof AmountError)) throw failure;
+            rowError.textContent = failure.message;
+            return;
+          }
+        }
+        const answer = await action.run('POST', `/api/invoices/${invoice.id}/repay`, body);
+        if (answer) {
+          setBalance(answer.wallet.balance);
+          refresh();
+        }
+      });
+      cell.append(h('span', { class: 'inline-field' }, h('label', { for: amountId }, `Amount to repay on ${invoice.invoiceNumber} (₹, empty for all)`), amount), repay, rowError);
+    } else {
+      cell.append(h('span', { class: 'hint' }, invoice.status === 'listed' ? 'Not funded yet' : '—'));
+    }
+    const days = daysTo(invoice.dueDate);
+    return h('tr', { class: invoice.status === 'overdue' || invoice.status === 'defaulted' ? 'late' : '', dataset: { invoiceId: invoice.id } },
+      h('th', { scope: 'row' }, invoice.invoiceNumber), h('td', {}, invoice.seller),
+      h('td', { class: 'num' }, formatPaise(invoice.amount)),
+      h('td', {}, formatDate(invoice.dueDate), h('span', { class: 'days' }, days >= 0 ? `in ${days} days` : `${-days} days late`)),
+      h('td', {}, statusBadge(invoice.status)),
+      h('td', { class: 'num' }, invoice.outstanding === null ? '—' : formatPaise(invoice.outstanding)),
+      cell);
+  }
+
+  async function load(after) {
+    const [pending, owed, dashboard] = await Promise.all([
+      after ? null : get('/api/invoices/buyer', { status: 'pending_acceptance', limit: 100 }),
+      get('/api/invoices/buyer', { limit: 50, cursor: after ?? undefined }),
+      after ? null : get('/api/users/dashboard'),
+    ]);
+    if (scope.closed) return;
+    if (pending) {
+      pendingSection.hidden = pending.invoices.length === 0;
+      replaceChildren(pendingRows, pending.invoices.map(pendingRow));
+    }
+    if (dashboard) totalOutstanding.textContent = formatPaise(dashboard.stats.outstandingAmount);
+    const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
+    if (after) owedRows.append(...shown.map(owedRow));
+    else replaceChildren(owedRows, shown.length ? shown.map(owedRow) : h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
+    cursor = owed.nextCursor;
+    more.hidden = !cursor;
+    error.textContent = '';
+  }
+
+  const refresh = coalesce(() => load(null).catch((failure) => { error.textContent = failure.message; }));
+  more.addEventListener('click', () => load(cursor).catch((failure) => { error.textContent = failure.message; }));
+  scope.on('event', (frame) => {
+    if (frame.stream === 'user' && frame.event !== 'walletUpdated') refresh();
+    else if (frame.event === 'newInvoiceListed' && frame.data.buyerId === user.id) refresh();
+    else if (frame.event === 'invoiceUpdated' && owedRows.querySelector(`[data-invoice-id="${CSS.escape(frame.data.id)}"]`)) refresh();
+  });
+  scope.on('resync', refresh);
+  refresh();
+}

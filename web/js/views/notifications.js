@@ -1,0 +1,107 @@
+// The notifications bell: unread count, the list (newest first, "Load more" on the cursor), mark read.
+// Every event on the user's own stream is a notification: it counts as unread the moment it arrives.
+
+import { get, post } from '../api.js';
+import { describe } from '../describe.js';
+import { bellIcon, empty, formatDateTime, h, replaceChildren } from '../dom.js';
+
+let state = null;
+
+export function mount(app) {
+  const count = h('span', { class: 'count', 'aria-hidden': 'true' });
+  const label = h('span', { class: 'visually-hidden' });
+  const bell = h('button', { type: 'button', class: 'bell', 'aria-expanded': 'false', 'aria-controls': 'notifications-panel' },
+    bellIcon(), 'Notifications', label, count);
+  const list = h('ol', { class: 'notification-list' });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const markRead = h('button', { type: 'button' }, 'Mark all read');
+  const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
+  const panel = h('section', { id: 'notifications-panel', class: 'notifications-panel', hidden: true, 'aria-label': 'Notifications' },
+    h('div', { class: 'panel-head' }, h('h2', {}, 'Notifications'), markRead), error, list, more);
+  state = { app, bell, count, label, list, panel, items: [], unread: 0, newest: null, cursor: null, loaded: false };
+
+  bell.addEventListener('click', () => toggle());
+  markRead.addEventListener('click', async () => {
+    if (!state.newest) return;
+    markRead.disabled = true;
+    try {
+      await post('/api/users/notifications/read', { upTo: state.newest });
+      for (const item of state.items) item.read = true;
+      setUnread(0);
+      render();
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      markRead.disabled = false;
+    }
+  });
+  more.addEventListener('click', () => load(state.cursor));
+  state.more = more;
+  state.error = error;
+  document.addEventListener('keydown', onKey);
+
+  app.bus.addEventListener('event', onEvent);
+  app.bus.addEventListener('resync', () => load(null));
+  load(null);
+  return h('div', { class: 'bell-wrap' }, bell, panel);
+}
+
+export function unmount() {
+  if (!state) return;
+  document.removeEventListener('keydown', onKey);
+  state = null;
+}
+
+function onKey(event) {
+  if (event.key === 'Escape' && state && !state.panel.hidden) {
+    toggle(false);
+    state.bell.focus();
+  }
+}
+
+function toggle(open = state.panel.hidden) {
+  state.panel.hidden = !open;
+  state.bell.setAttribute('aria-expanded', String(open));
+  if (open) render();
+}
+
+function onEvent(event) {
+  const frame = event.detail;
+  if (!state || frame.stream !== 'user') return;
+  state.items.unshift({ id: frame.id, event: frame.event, data: frame.data, createdAt: new Date(Number(frame.id.split('-')[0])).toISOString(), read: false });
+  state.newest = frame.id;
+  setUnread(state.unread + 1);
+  if (!state.panel.hidden) render();
+}
+
+async function load(cursor) {
+  if (!state) return;
+  try {
+    const page = await get('/api/users/notifications', { limit: 20, before: cursor ?? undefined });
+    if (!state) return;
+    state.items = cursor ? state.items.concat(page.notifications) : page.notifications;
+    if (!cursor) state.newest = page.notifications[0]?.id ?? null;
+    state.cursor = page.nextCursor;
+    setUnread(page.unread);
+    state.loaded = true;
+    render();
+  } catch (failure) {
+    if (state) state.error.textContent = failure.message;
+  }
+}
+
+function setUnread(unread) {
+  state.unread = unread;
+  state.count.textContent = unread > 0 ? String(unread > 99 ? '99+' : unread) : '';
+  state.count.hidden = unread === 0;
+  state.label.textContent = unread > 0 ? `, ${unread} unread` : '';
+}
+
+function render() {
+  if (!state || state.panel.hidden) return;
+  replaceChildren(state.list, state.items.length === 0 ? h('li', {}, empty('Nothing yet. Events about your invoices and wallet appear here.')) : state.items.map((item) =>
+    h('li', { class: item.read ? 'read' : 'unread' },
+      h('p', { class: 'what' }, describe(item.event, item.data)),
+      h('p', { class: 'when' }, formatDateTime(item.createdAt)))));
+  state.more.hidden = !state.cursor;
+}
