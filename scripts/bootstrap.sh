@@ -14,11 +14,20 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
-if [ "${1:-}" = "--with-redis" ] && ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server not found: installing Debian's redis-server package" >&2
+# --with-redis: Debian's redis-server (the tests start their own on free ports);
+# --with-browser: Debian's chromium (the web app's tests drive it with the playwright package)
+packages=()
+for wanted in "$@"; do
+  case "$wanted" in
+    --with-redis) command -v redis-server >/dev/null 2>&1 || packages+=(redis-server) ;;
+    --with-browser) [ -x /usr/bin/chromium ] || packages+=(chromium) ;;
+  esac
+done
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "installing Debian's ${packages[*]} (missing here)" >&2
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
-  # the package starts a service on 6379; the tests never use it, they start their own
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
+  # the redis-server package starts a service on 6379; the tests never use it, they start their own
 fi

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, then runs pytest.
-# The tests start their own redis-server on free ports. Extra arguments go to pytest.
+# The tests start their own redis-server on free ports and drive Debian's chromium. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/bootstrap.sh --with-redis
+bash scripts/bootstrap.sh --with-redis --with-browser
 
 set +e
 .venv/bin/python -m pytest "$@"

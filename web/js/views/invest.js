@@ -6,6 +6,8 @@ import { get, MoneyAction } from '../api.js';
 import { daysTo, field, formatDate, h, replaceChildren } from '../dom.js';
 import { AmountError, claimPrice, discountBps, formatBps, formatPaise, paiseToInput, parseRupees, yieldBps } from '../money.js';
 
+const BID_EVENTS = new Set(['bidAccepted', 'bidRejected', 'bidExpired']);
+
 export function investPanel(invoiceId, { setBalance, onClose }) {
   const title = h('h2', { id: `invest-${invoiceId}` }, 'Loading…');
   const content = h('div', {});
@@ -37,6 +39,9 @@ export function investPanel(invoiceId, { setBalance, onClose }) {
   }
 
   function render() {
+    bidState = null;
+    claimInput = null;
+    priceText = null;
     title.textContent = `Invest in ${invoice.invoiceNumber}`;
     const days = daysTo(invoice.dueDate);
     const facts = h('dl', { class: 'facts' },
@@ -143,14 +148,16 @@ export function investPanel(invoiceId, { setBalance, onClose }) {
   }
 
   async function showMine() {
-    if (!bidState) return;
+    const shown = bidState;
+    if (!shown) return;
     try {
       const { bids } = await get(`/api/invoices/${invoice.id}/bids`);
+      if (bidState !== shown) return; // the panel moved on (funded, closed) meanwhile
       const own = bids[0];
-      bidState.mine.textContent = own ? `Your bid: ${formatPaise(own.amount)} (${formatBps(own.discountRateBps)} p.a.)` : 'You have no bid on this invoice.';
-      bidState.withdraw.hidden = !own;
+      shown.mine.textContent = own ? `Your bid: ${formatPaise(own.amount)} (${formatBps(own.discountRateBps)} p.a.)` : 'You have no bid on this invoice.';
+      shown.withdraw.hidden = !own;
     } catch (error) {
-      bidState.mine.textContent = error.message;
+      if (bidState === shown) shown.mine.textContent = error.message;
     }
   }
 
@@ -188,8 +195,9 @@ export function investPanel(invoiceId, { setBalance, onClose }) {
         showPrice();
       }
     },
+    // the fate of my bid on this invoice: accepted, refunded or expired
     userEvent(frame) {
-      if (frame.data?.invoiceId === invoiceId && bidState) showMine();
+      if (BID_EVENTS.has(frame.event) && frame.data?.invoiceId === invoiceId) showMine();
     },
   };
 }
