@@ -125,8 +125,8 @@ def open_tab(browser: Browser, server: AppProcess, width: int = 1440, height: in
     page.on("console", lambda message: tab.errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))
     # which request a "Failed to load resource" was: Chromium's console message does not say
-    page.on("response", lambda response: tab.errors.append(f"{response.status} {response.request.method} {response.url}")
-            if response.status >= 400 else None)
+    page.on("response", lambda response: tab.errors.append(
+        f"{response.status} {response.request.method} {response.url}") if response.status >= 400 else None)
     return tab
 
 

@@ -65,7 +65,8 @@ def test_three_roles_work_live_without_a_reload(browser: Browser, server: WebSer
     expect(panel.get_by_label("Amount (₹)")).to_have_value("475000.50")
     panel.get_by_label("Amount (₹)").fill("4,80,000")
     panel.get_by_role("button", name="Fund").click()
-    expect(panel.get_by_role("status")).to_contain_text(f"Funded {number} for ₹4,80,000.00; expected return ₹5,00,000.00")
+    expect(panel.get_by_role("status")).to_contain_text(
+        f"Funded {number} for ₹4,80,000.00; expected return ₹5,00,000.00")
     expect(i.locator(".top .balance")).to_have_text("₹15,20,000.00")
     expect(market_row).to_contain_text("funded")
 
@@ -73,7 +74,8 @@ def test_three_roles_work_live_without_a_reload(browser: Browser, server: WebSer
     expect(seller_row).to_contain_text("funded")
     expect(seller_row).to_contain_text("Funded ₹4,80,000.00; ₹5,00,000.00 to repay")
     expect(s.locator(".top .balance")).to_have_text("₹4,80,000.00")
-    expect(s.get_by_role("button", name=re.compile(r"Notifications"))).to_contain_text("2")  # walletUpdated, invoiceFunded
+    # walletUpdated and invoiceFunded
+    expect(s.get_by_role("button", name=re.compile(r"Notifications"))).to_contain_text("2")
 
     # the buyer sees what it owes and repays all of it
     owed_row = b.get_by_role("row").filter(has_text=number)
