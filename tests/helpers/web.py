@@ -63,6 +63,21 @@ class WebServer(AppProcess):
         assert status == expect, (method, path, status, answer)
         return answer
 
+    def api_error(self, method: str, path: str, token: str, body: Any) -> str:
+        """The API's message for a request it refuses."""
+        request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method=method,
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            message: str = json.loads(error.read())["error"]["message"]
+            return message
+        raise AssertionError(f"{method} {path} was not refused")
+
+    def api_headers(self, path: str) -> dict[str, str]:
+        with urllib.request.urlopen(self.base_url + path, timeout=10) as response:
+            return {name.lower(): value for name, value in response.headers.items()}
+
     def sign_up(self, role: str, name: str, company: str | None = None) -> User:
         n = next(_serial)
         email = f"{role}{n}.{_run}@example.com"

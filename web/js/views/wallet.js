@@ -31,7 +31,7 @@ export function mount(root, { scope, setBalance }) {
   function moneyForm(action, label, path, hint) {
     const amount = field(label, { inputmode: 'decimal', autocomplete: 'off', placeholder: '1,00,000.00' }, hint);
     const button = h('button', { type: 'submit', class: 'primary' }, action);
-    const form = h('form', { class: 'card' }, h('h2', {}, action), amount.wrapper, button);
+    const form = h('form', { class: 'card', 'aria-label': action }, h('h2', {}, action), amount.wrapper, button);
     const moneyAction = new MoneyAction(button, amount.error);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();

@@ -1,0 +1,167 @@
+"""Money in the browser (web/js/money.js, run in Chromium): typed rupees parsed to exact integer paise,
+paise shown with en-IN grouping, the exact claim price; and the page's guards: data shown as text, a
+retried money click that reuses its Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
+
+from tests.helpers.web import RUPEE, WebServer, open_tab, signed_in
+
+
+@pytest.fixture(scope="module")
+def money_page(browser: Browser, server: WebServer) -> Any:
+    tab = open_tab(browser, server)
+    tab.page.goto("/")
+    yield tab.page
+    tab.assert_no_console_errors()
+    tab.context.close()
+
+
+def run(page: Page, expression: str, *args: Any) -> Any:
+    """``expression`` is a function of the money module and the arguments, evaluated in the page."""
+    return page.evaluate(
+        f"async (args) => {{ const m = await import('/app/js/money.js'); return ({expression})(m, ...args); }}", list(args))
+
+
+PARSED = [
+    ("0.01", 1),
+    ("0.1", 10),
+    ("1", 100),
+    ("1.", 100),
+    ("1,00,000.50", 10_000_050),
+    ("100,000.50", 10_000_050),  # international grouping is read too
+    ("₹1,00,000", 10_000_000),
+    ("Rs. 2,50,000.05", 25_000_005),
+    ("  12,34,56,789.99 ", 123_456_789_99),
+    ("1,00,00,00,00,00,000", 10**15),  # 10^13 rupees (a crore crore): the ceiling, 10^15 paise
+    ("10,00,00,00,00,000", 10**14),
+    ("9999999999999.99", 10**15 - 1),
+    ("90071992547409.91", None),  # above the ceiling (and above 2^53 paise): refused, never rounded
+]
+REFUSED = ["", "   ", "abc", "0", "0.00", "-5", "1.234", "1,0,0", "1,00,0000", "1e5", "12,3456", "1.5.0", "₹",
+           "1,00,00,00,00,00,000.01", "Infinity", "NaN", "0x10", "１００"]
+
+
+@pytest.mark.parametrize(("typed", "paise"), PARSED)
+def test_typed_rupees_become_exact_paise(money_page: Page, typed: str, paise: int | None) -> None:
+    result = run(money_page, "(m, t) => { try { return m.parseRupees(t); } catch (e) { return 'refused: ' + e.message; } }",
+                 typed)
+    if paise is None:
+        assert str(result).startswith("refused: The amount must be at most ₹1,00,00,00,00,00,000.00"), result
+    else:
+        assert result == paise
+
+
+@pytest.mark.parametrize("typed", REFUSED)
+def test_junk_is_refused_with_a_message(money_page: Page, typed: str) -> None:
+    result = run(money_page, "(m, t) => { try { return m.parseRupees(t); } catch (e) { return ["
+                             "e instanceof m.AmountError, e.message]; } }", typed)
+    assert isinstance(result, list) and result[0] is True, (typed, result)
+    assert result[1], typed
+
+
+@pytest.mark.parametrize(("paise", "shown"), [
+    (0, "₹0.00"), (1, "₹0.01"), (10, "₹0.10"), (99, "₹0.99"), (100, "₹1.00"), (10_000_050, "₹1,00,000.50"),
+    (123_456_789_99, "₹12,34,56,789.99"), (10**15, "₹1,00,00,00,00,00,000.00"), (10**15 - 1, "₹99,99,99,99,99,999.99"),
+    (-250, "-₹2.50"),
+])
+def test_paise_are_shown_with_indian_grouping(money_page: Page, paise: int, shown: str) -> None:
+    assert run(money_page, "(m, p) => m.formatPaise(p)", paise) == shown
+
+
+def test_a_claims_price_is_the_servers_cumulative_rounding(money_page: Page) -> None:
+    cases = [(0, 1, 1, 3), (1, 1, 1, 3), (2, 1, 1, 3), (0, 333, 999_999, 1_000_000),
+             (123_456_789, 10**14, 9 * 10**14 + 7, 10**15), (10**15 - 10**14, 10**14, 999_999_999_999_999, 10**15)]
+    for sold, claim, ask, face in cases:
+        expected = (sold + claim) * ask // face - sold * ask // face
+        assert run(money_page, "(m, s, c, a, f) => m.claimPrice(s, c, a, f)", sold, claim, ask, face) == expected
+
+
+def test_an_invoice_field_holding_html_shows_literally_and_runs_nothing(browser: Browser, server: WebServer) -> None:
+    seller = server.sign_up("seller", "<b>Mallory</b>", company="<script>window.__pwned = 1</script>")
+    buyer = server.sign_up("buyer", "Buyer", company="<img src=x onerror=window.__pwned=2>")
+    investor = server.sign_up("investor", "Ivy")
+    number = "<img src=x onerror=window.__pwned=3>"
+    server.create_invoice(seller, buyer, number, 1_000 * RUPEE, 900 * RUPEE,
+                          description="<iframe src=javascript:window.__pwned=4></iframe>")
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    row = page.get_by_role("row").filter(has_text=number)
+    expect(row).to_contain_text("<script>window.__pwned = 1</script>")
+    expect(row).to_contain_text("<img src=x onerror=window.__pwned=2>")
+    page.get_by_role("button", name=f"Invest in {number}").click()
+    panel = page.get_by_role("region", name=f"Invest in {number}")
+    expect(panel).to_contain_text("<iframe src=javascript:window.__pwned=4></iframe>")
+    assert page.locator("main img, main script, main iframe").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    seller_tab = signed_in(browser, server, seller)
+    expect(seller_tab.page.get_by_role("row").filter(has_text=number)).to_be_visible()
+    assert seller_tab.page.evaluate("window.__pwned") is None
+    # the page itself refuses inline script, whatever a view might do
+    csp = server.api_headers("/")["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    tab.assert_no_console_errors()
+    seller_tab.assert_no_console_errors()
+    tab.context.close()
+    seller_tab.context.close()
+
+
+def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(browser: Browser, server: WebServer) -> None:
+    investor = server.sign_up("investor", "Retry")
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    page.get_by_role("link", name="Wallet").click()
+    keys: list[str] = []
+    lost = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        response = route.fetch()  # the server moves the money...
+        if not lost:
+            lost.append(response.status)
+            route.abort("connectionreset")  # ...and the answer is lost on the way back
+        else:
+            route.fulfill(response=response)
+
+    page.route("**/api/wallet/deposit", lose_the_first_answer)
+    form = page.get_by_role("form", name="Deposit")
+    form.get_by_label("Amount to deposit (₹)").fill("1,000.50")
+    button = form.get_by_role("button", name="Deposit")
+    button.click()
+    expect(form.get_by_role("alert")).to_contain_text("The server cannot be reached")
+    expect(button).to_be_enabled()
+    button.click()  # the person tries again
+    expect(page.locator(".top .balance")).to_have_text("₹1,000.50")
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert lost == [200]
+    assert server.balance(investor) == 1_000_50
+    transactions = server.api("GET", "/api/wallet/transactions", investor.token)["transactions"]
+    assert [(t["type"], t["amount"]) for t in transactions] == [("credit", 1_000_50)]
+    # a new deposit after a success is a new request with a new key
+    form.get_by_label("Amount to deposit (₹)").fill("1,000.50")
+    button.click()
+    expect(page.locator(".top .balance")).to_have_text("₹2,001.00")
+    assert len(keys) == 3 and keys[2] != keys[0]
+    tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
+    tab.context.close()
+
+
+def test_an_api_refusal_is_shown_beside_its_control_with_the_apis_message(browser: Browser, server: WebServer) -> None:
+    investor = server.sign_up("investor", "Short")
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    page.get_by_role("link", name="Wallet").click()
+    form = page.get_by_role("form", name="Withdraw")
+    form.get_by_label("Amount to withdraw (₹)").fill("10")
+    form.get_by_role("button", name="Withdraw").click()
+    message = server.api_error("POST", "/api/wallet/withdraw", investor.token, {"amount": 1_000})
+    expect(form.get_by_role("alert")).to_have_text(message)
+    form.get_by_label("Amount to withdraw (₹)").fill("ten rupees")
+    form.get_by_role("button", name="Withdraw").click()
+    expect(form.get_by_role("alert")).to_contain_text("Not an amount")
+    tab.assert_no_console_errors(allowed=("409",))
+    tab.context.close()
