@@ -65,8 +65,9 @@ class WebServer(AppProcess):
 
     def api_error(self, method: str, path: str, token: str, body: Any) -> str:
         """The API's message for a request it refuses."""
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         request = urllib.request.Request(self.base_url + path, data=json.dumps(body).encode(), method=method,
-                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+                                         headers=headers)
         try:
             urllib.request.urlopen(request, timeout=10).close()
         except urllib.error.HTTPError as error:

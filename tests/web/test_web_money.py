@@ -24,7 +24,8 @@ def money_page(browser: Browser, server: WebServer) -> Any:
 def run(page: Page, expression: str, *args: Any) -> Any:
     """``expression`` is a function of the money module and the arguments, evaluated in the page."""
     return page.evaluate(
-        f"async (args) => {{ const m = await import('/app/js/money.js'); return ({expression})(m, ...args); }}", list(args))
+        f"async (args) => {{ const m = await import('/app/js/money.js'); return ({expression})(m, ...args); }}",
+        list(args))
 
 
 PARSED = [
@@ -48,8 +49,8 @@ REFUSED = ["", "   ", "abc", "0", "0.00", "-5", "1.234", "1,0,0", "1,00,0000", "
 
 @pytest.mark.parametrize(("typed", "paise"), PARSED)
 def test_typed_rupees_become_exact_paise(money_page: Page, typed: str, paise: int | None) -> None:
-    result = run(money_page, "(m, t) => { try { return m.parseRupees(t); } catch (e) { return 'refused: ' + e.message; } }",
-                 typed)
+    result = run(money_page,
+                 "(m, t) => { try { return m.parseRupees(t); } catch (e) { return 'refused: ' + e.message; } }", typed)
     if paise is None:
         assert str(result).startswith("refused: The amount must be at most ₹1,00,00,00,00,00,000.00"), result
     else:
