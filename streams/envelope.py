@@ -29,8 +29,11 @@ def entry_frame(stream: str, entry_id: str, fields: dict[str, str]) -> str:
     return event_frame(stream, entry_id, fields.get("event", ""), fields.get("data", ""))
 
 
-def hello_frame(user_id: str, recovered: bool) -> str:
-    return _encode({"type": "hello", "userId": user_id, "recovered": recovered}).decode()
+def hello_frame(user_id: str, recovered: bool, since: str, market_since: str) -> str:
+    """``since`` / ``marketSince``: the ids each stream is delivered after on this socket. A client that
+    has seen no event of a stream yet resumes from them, so nothing committed while it reconnects is lost."""
+    return _encode({"type": "hello", "userId": user_id, "recovered": recovered, "since": since,
+                    "marketSince": market_since}).decode()
 
 
 def error_frame(code: Outcome, message: str) -> str:

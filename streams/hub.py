@@ -151,6 +151,7 @@ class Subscription:
     session_key: str = ""  # the Redis key of the socket's token: once it is gone, so is the socket
     feeds: list[Feed] = field(default_factory=list)
     replays: list[Replay] = field(default_factory=list)
+    starts: dict[str, str] = field(default_factory=dict)  # stream name -> the id it is delivered after
 
 
 class Hub:
@@ -292,6 +293,7 @@ class Hub:
             feed = self.feeds[key] = Feed(name, key, state.last)
             self.version += 1
             self.reader.wake(self.version)
+        subscription.starts[name] = id_of(start)
         subscriber = subscription.subscriber
         if start < feed.position:
             subscription.replays.append(Replay(name, key, start, feed.position, state.removed))

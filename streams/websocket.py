@@ -25,7 +25,7 @@ from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
 from streams.direct import direct_writer
 from streams.envelope import PONG, error_frame, hello_frame
-from streams.hub import Hub, HubClosed, ReplayGap
+from streams.hub import MARKET, USER, Hub, HubClosed, ReplayGap
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ async def ws() -> Response | None:
     receiver: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
-        await websocket.send(hello_frame(user.id, subscription.recovered))
+        await websocket.send(hello_frame(user.id, subscription.recovered, subscription.starts[USER], subscription.starts[MARKET]))
         receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
         try:
             async for frame in the_hub.replay(subscription):

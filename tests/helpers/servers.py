@@ -61,6 +61,21 @@ async def stream_ids(market: Market, key: str, after: str = "-") -> list[str]:
     return [entry_id for entry_id, _ in entries]
 
 
+async def last_id(market: Market, key: str) -> str:
+    """The id of a stream's newest entry, "0-0" for an empty stream: where a socket without since starts."""
+    newest = await market.redis.xrevrange(key, count=1)
+    return str(newest[0][0]) if newest else "0-0"
+
+
+async def hello(market: Market, user_id: str, recovered: bool = True, since: str | None = None,
+                market_since: str | None = None) -> dict[str, Any]:
+    """The hello frame a socket of ``user_id`` gets: each stream starts at ``since`` or else at its end."""
+    keys = market.keys
+    return {"type": "hello", "userId": user_id, "recovered": recovered,
+            "since": since or await last_id(market, keys.user_stream(user_id)),
+            "marketSince": market_since or await last_id(market, keys.market_stream())}
+
+
 def by_stream(received: list[dict[str, Any]], stream: str) -> list[str]:
     return [frame["id"] for frame in received if frame.get("type") == "event" and frame["stream"] == stream]
 

@@ -88,7 +88,8 @@ def test_frames_are_exact_json() -> None:
     frame = entry_frame("user", "1-0", {"event": 'we"ird', "data": '{"a":[1,2]}'})
     assert json.loads(frame) == {"type": "event", "stream": "user", "id": "1-0", "event": 'we"ird',
                                  "data": {"a": [1, 2]}}
-    assert json.loads(hello_frame("usr_1", False)) == {"type": "hello", "userId": "usr_1", "recovered": False}
+    assert json.loads(hello_frame("usr_1", False, "3-0", "0-0")) == {
+        "type": "hello", "userId": "usr_1", "recovered": False, "since": "3-0", "marketSince": "0-0"}
 
 
 def test_recovered_rule() -> None:

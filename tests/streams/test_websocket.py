@@ -15,6 +15,7 @@ from tests.helpers.servers import (
     by_stream,
     events,
     frames,
+    hello,
     market_of,
     next_frame,
     no_frame_within,
@@ -57,16 +58,36 @@ async def test_malformed_since_is_refused_with_400(client: Client, query: str) -
     assert body["error"]["code"] == "invalid_query"
 
 
-async def test_hello_is_the_first_frame(client: Client) -> None:
+async def test_hello_is_the_first_frame(app: Any, client: Client) -> None:
     user = await register(client, "seller")
     async with client.websocket(f"/ws?token={user.token}") as ws:
-        assert await next_frame(ws) == {"type": "hello", "userId": user.id, "recovered": True}
+        assert await next_frame(ws) == await hello(market_of(app), user.id)
 
 
-async def test_authorization_header_is_accepted_too(client: Client) -> None:
+async def test_authorization_header_is_accepted_too(app: Any, client: Client) -> None:
     user = await register(client, "buyer")
     async with client.websocket("/ws", headers=user.headers) as ws:
-        assert await next_frame(ws) == {"type": "hello", "userId": user.id, "recovered": True}
+        assert await next_frame(ws) == await hello(market_of(app), user.id)
+
+
+async def test_a_socket_that_saw_no_event_resumes_from_the_hellos_ids(app: Any, client: Client) -> None:
+    """The hello says where each stream starts, so a client that has seen no event yet can still resume
+    with since/marketSince and get what was committed while it reconnected."""
+    user = await register(client, "investor")
+    await deposit(client, user, 100)
+    market = market_of(app)
+    async with client.websocket(f"/ws?token={user.token}") as ws:
+        first = await next_frame(ws)
+    assert first == await hello(market, user.id)
+    assert first["since"] == (await stream_ids(market, market.keys.user_stream(user.id)))[-1]
+    await deposit(client, user, 200)  # while it is away
+    async with client.websocket(f"/ws?token={user.token}&since={first['since']}"
+                                f"&marketSince={first['marketSince']}") as ws:
+        assert await next_frame(ws) == await hello(market, user.id, since=first["since"],
+                                                   market_since=first["marketSince"])
+        missed = await next_frame(ws)
+        await no_frame_within(ws, 0.2)  # the deposit before the first socket is not replayed
+    assert (missed["event"], missed["data"]["transaction"]["amount"]) == ("walletUpdated", 200)
 
 
 async def test_events_before_the_hello_are_not_sent_without_since(client: Client) -> None:
@@ -149,7 +170,7 @@ async def test_since_replays_exactly_what_was_missed_then_goes_live(app: Any, cl
     for amount in (300, 400, 500):
         await deposit(client, user, amount)
     async with client.websocket(f"/ws?token={user.token}&since={seen}") as ws:
-        assert await next_frame(ws) == {"type": "hello", "userId": user.id, "recovered": True}
+        assert await next_frame(ws) == await hello(market_of(app), user.id, since=seen)
         replayed = await frames(ws, 3)
         await deposit(client, user, 600)
         live = await next_frame(ws)
@@ -195,7 +216,7 @@ async def test_since_older_than_a_trimmed_stream_says_not_recovered_and_starts_n
     ids = await stream_ids(market, key)
     await market.redis.xtrim(key, maxlen=2, approximate=False)
     async with client.websocket(f"/ws?token={user.token}&since={ids[0]}") as ws:
-        assert await next_frame(ws) == {"type": "hello", "userId": user.id, "recovered": False}
+        assert await next_frame(ws) == await hello(market, user.id, recovered=False)
         await no_frame_within(ws, 0.2)  # the client reloads over REST; no partial replay
         await deposit(client, user, 5)
         assert (await next_frame(ws))["data"]["transaction"]["amount"] == 5
@@ -208,10 +229,10 @@ async def test_since_older_than_a_trimmed_stream_says_not_recovered_and_starts_n
         assert [f["data"]["transaction"]["amount"] for f in await frames(ws, 2)] == [4, 5]
 
 
-async def test_since_ahead_of_the_stream_says_not_recovered(client: Client) -> None:
+async def test_since_ahead_of_the_stream_says_not_recovered(app: Any, client: Client) -> None:
     user = await register(client, "investor")
     async with client.websocket(f"/ws?token={user.token}&marketSince=99999999999999-0") as ws:
-        assert await next_frame(ws) == {"type": "hello", "userId": user.id, "recovered": False}
+        assert await next_frame(ws) == await hello(market_of(app), user.id, recovered=False)
 
 
 async def test_a_user_never_receives_another_users_stream(client: Client) -> None:

@@ -74,6 +74,10 @@ export class Live extends EventTarget {
       return;
     }
     if (frame.type === 'hello') {
+      // where each stream starts on this socket: a later reconnect resumes from here even if no event
+      // of that stream arrives meanwhile (after recovered=false too: the views reload from REST now)
+      this.since = frame.since ?? this.since;
+      this.marketSince = frame.marketSince ?? this.marketSince;
       this.retryMs = RETRY_FIRST_MS;
       this.setState('live');
       clearInterval(this.pinger);
