@@ -93,7 +93,8 @@ async def ws() -> Response | None:
     receiver: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
-        await websocket.send(hello_frame(user.id, subscription.recovered, subscription.starts[USER], subscription.starts[MARKET]))
+        starts = subscription.starts
+        await websocket.send(hello_frame(user.id, subscription.recovered, starts[USER], starts[MARKET]))
         receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
         try:
             async for frame in the_hub.replay(subscription):
