@@ -195,9 +195,18 @@ export function investPanel(invoiceId, { setBalance, onClose }) {
         showPrice();
       }
     },
-    // the fate of my bid on this invoice: accepted, refunded or expired
+    // the fate of my bid on this invoice, from the event alone (once the invoice is sold to someone
+    // else, its bids are no longer mine to read)
     userEvent(frame) {
-      if (BID_EVENTS.has(frame.event) && frame.data?.invoiceId === invoiceId) showMine();
+      if (!BID_EVENTS.has(frame.event) || frame.data?.invoiceId !== invoiceId || !invoice) return;
+      if (frame.event === 'bidAccepted') {
+        invoice.status = 'funded';
+        result.textContent = `Your bid of ${formatPaise(frame.data.amount)} was accepted.`;
+        render();
+      } else if (bidState) {
+        bidState.mine.textContent = `Your bid of ${formatPaise(frame.data.amount)} was refunded.`;
+        bidState.withdraw.hidden = true;
+      }
     },
   };
 }
