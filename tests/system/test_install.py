@@ -23,7 +23,7 @@ from tests.conftest import Backend
 from tests.helpers.api import RUPEE, due_in_days
 from tests.helpers.servers import ROOT, AppProcess, Http
 
-OWN_MODULES = {"app", "finance", "streams", "lua"}
+OWN_MODULES = {"app", "finance", "streams", "lua", "web"}
 RUNTIME_SOURCES = [ROOT / "app.py", *sorted((ROOT / "finance").rglob("*.py")),
                    *sorted((ROOT / "streams").rglob("*.py"))]
 
@@ -112,13 +112,27 @@ async def _whole_flow(server: AppProcess) -> None:
         assert seller_wallet["balance"] == 950 * RUPEE
 
 
+async def _web_app_is_served(server: AppProcess) -> None:
+    """The wheel carries the web app: the page and every module and stylesheet it names."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.base_url + "/") as response:
+            assert response.status == 200
+            page = await response.text()
+        named = re.findall(r'(?:href|src)="(/app/[^"]+)"', page)
+        assert len(named) >= 20
+        for path in named:
+            async with session.get(server.base_url + path) as response:
+                assert response.status == 200, path
+                assert len(await response.read()) > 100, path
+
+
 def test_the_installed_venv_has_the_runtime_only(installed: Path) -> None:
     python = str(installed / "bin" / "python")
     probe = ("import importlib.util as u; "
-             "print([m for m in ('finance', 'streams', 'lua', 'app', 'loadtest', 'aiohttp', 'websockets', 'pytest')"
+             "print([m for m in ('finance', 'streams', 'lua', 'web', 'app', 'loadtest', 'aiohttp', 'websockets', 'pytest')"
              " if u.find_spec(m)])")
     shown = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, cwd="/")
-    assert shown.stdout.strip() == "['finance', 'streams', 'lua', 'app']"
+    assert shown.stdout.strip() == "['finance', 'streams', 'lua', 'web', 'app']"
     assert subprocess.run([python, "-m", "pip", "check"], capture_output=True, check=False).returncode == 0
 
 
@@ -129,6 +143,7 @@ async def test_installed_server_from_an_empty_folder_on_the_embedded_default(ins
         await server.start()
         assert "embedded in-process fakeredis" in server.output()
         await _whole_flow(server)
+        await _web_app_is_served(server)
     finally:
         server.close()
 

@@ -51,7 +51,8 @@ export function mount(root, { scope, setBalance }) {
 
   replaceChildren(root,
     h('h1', {}, 'Marketplace'),
-    filterForm,
+    // open on a wide screen; on a phone the listings come first and the filters one tap away
+    h('details', { class: 'filter-box', open: matchMedia('(min-width: 761px)').matches }, h('summary', {}, 'Filters and sort'), filterForm),
     h('div', { class: 'layout-main' },
       h('section', { class: 'card', 'aria-label': 'Listed invoices' }, summary, listError, h('div', { class: 'table-wrap' }, table), more),
       panelSlot));
