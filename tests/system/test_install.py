@@ -129,7 +129,8 @@ async def _web_app_is_served(server: AppProcess) -> None:
 def test_the_installed_venv_has_the_runtime_only(installed: Path) -> None:
     python = str(installed / "bin" / "python")
     probe = ("import importlib.util as u; "
-             "print([m for m in ('finance', 'streams', 'lua', 'web', 'app', 'loadtest', 'aiohttp', 'websockets', 'pytest')"
+             "print([m for m in ('finance', 'streams', 'lua', 'web', 'app', 'loadtest', 'aiohttp', 'websockets',"
+             " 'pytest')"
              " if u.find_spec(m)])")
     shown = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, cwd="/")
     assert shown.stdout.strip() == "['finance', 'streams', 'lua', 'web', 'app']"

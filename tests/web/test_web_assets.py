@@ -23,7 +23,8 @@ def test_the_page_preloads_every_module_so_none_waits_for_its_importer(server: W
     assert preloaded == modules
 
 
-@pytest.mark.parametrize("path", ["/", "/app/js/main.js", "/app/app.css", "/app/favicon.svg", "/app/js/views/market.js"])
+@pytest.mark.parametrize("path", ["/", "/app/js/main.js", "/app/app.css", "/app/favicon.svg",
+                                  "/app/js/views/market.js"])
 def test_every_file_carries_the_content_security_policy(server: WebServer, path: str) -> None:
     headers = server.api_headers(path)
     assert headers["content-security-policy"].startswith("default-src 'self'; script-src 'self';")
