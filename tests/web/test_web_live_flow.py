@@ -81,7 +81,7 @@ def test_three_roles_work_live_without_a_reload(browser: Browser, server: WebSer
     owed_row = b.get_by_role("row").filter(has_text=number)
     expect(owed_row).to_contain_text("funded")
     expect(owed_row).to_contain_text("₹5,00,000.00")
-    owed_row.get_by_role("button", name=f"Repay {number}").click()
+    owed_row.get_by_role("button", name=f"Repay all ₹5,00,000.00 of {number}").click()
     expect(owed_row).to_contain_text("repaid")
     expect(b.locator(".top .balance")).to_have_text("₹0.00")
 

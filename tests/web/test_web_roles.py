@@ -127,20 +127,28 @@ def test_the_buyer_repays_in_part_then_in_full(browser: Browser, server: WebServ
     server.deposit(buyer, 3_00_000 * RUPEE)
     tab = signed_in(browser, server, buyer)
     page = tab.page
-    row = page.get_by_role("row").filter(has_text=number)
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
     expect(row).to_contain_text("funded")
     expect(page.locator(".big-figure")).to_have_text("₹3,00,000.00")
-    row.get_by_label(f"Amount to repay on {number} (₹, empty for all)").fill("1,00,000.25")
+    row.get_by_label(f"Amount to repay on {number} (₹)").fill("1,00,000.25")
+    # an event that refreshes the list while the amount is typed leaves the typing alone
+    other = server.create_invoice(seller, buyer, f"{number}-B", 1_000 * RUPEE, 900 * RUPEE)
+    expect(page.get_by_role("row").filter(has_text=other["invoiceNumber"])).to_be_visible()
+    expect(row.get_by_label(f"Amount to repay on {number} (₹)")).to_have_value("1,00,000.25")
     row.get_by_role("button", name=f"Repay {number}").click()
     expect(row).to_contain_text("₹1,99,999.75")  # outstanding
-    expect(page.locator(".big-figure")).to_have_text("₹1,99,999.75")
+    expect(page.locator(".big-figure")).to_have_text("₹2,00,999.75")  # the new invoice is owed too
     expect(page.locator(".top .balance")).to_have_text("₹1,99,999.75")
     # more than is outstanding is refused beside the control, with the API's message
-    row.get_by_label(f"Amount to repay on {number} (₹, empty for all)").fill("2,00,000")
+    row.get_by_label(f"Amount to repay on {number} (₹)").fill("2,00,000")
     row.get_by_role("button", name=f"Repay {number}").click()
     expect(row.get_by_role("alert")).to_contain_text("outstanding")
-    row.get_by_label(f"Amount to repay on {number} (₹, empty for all)").fill("")
+    # an empty amount pays nothing: it asks for one
+    row.get_by_label(f"Amount to repay on {number} (₹)").fill("")
     row.get_by_role("button", name=f"Repay {number}").click()
+    expect(row.get_by_role("alert")).to_have_text("Enter the amount to repay, or use Repay all.")
+    assert server.balance(buyer) == 1_99_999_75
+    row.get_by_role("button", name=f"Repay all ₹1,99,999.75 of {number}").click()
     expect(row).to_contain_text("repaid")
     assert server.balance(buyer) == 0
     assert server.balance(investor) == 10_00_000 * RUPEE - 2_70_000 * RUPEE + 3_00_000 * RUPEE

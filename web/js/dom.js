@@ -117,3 +117,35 @@ export function bellIcon() {
   icon.append(path);
   return icon;
 }
+
+// Puts one row per item in `body`, in order, reusing the row already shown for an item whose data has
+// not changed (same key, same JSON): a live refresh then leaves alone what a person is typing or has
+// focused, and rebuilds only what changed. Rows that stay in place are not moved.
+export function keyedRows(body, items, key, build, empty) {
+  const previous = body.keyedRows ?? new Map();
+  const next = new Map();
+  const rows = [];
+  for (const item of items) {
+    const id = key(item);
+    const json = JSON.stringify(item);
+    const kept = previous.get(id);
+    const built = kept && kept.json === json ? kept.rows : [build(item)].flat();
+    next.set(id, { json, rows: built });
+    rows.push(...built);
+  }
+  body.keyedRows = next;
+  if (rows.length === 0 && empty) rows.push(empty);
+  let cursor = body.firstChild;
+  for (const row of rows) {
+    if (row === cursor) {
+      cursor = cursor.nextSibling;
+    } else {
+      body.insertBefore(row, cursor);
+    }
+  }
+  while (cursor) {
+    const after = cursor.nextSibling;
+    cursor.remove();
+    cursor = after;
+  }
+}

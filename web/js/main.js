@@ -1,6 +1,7 @@
 // The app shell: who is signed in, the live connection, the header (navigation, connection indicator,
 // wallet balance, notifications, sign out) and the hash router that mounts one view at a time.
-// Views get a scope: `scope.on('event' | 'resync', fn)` subscribes until the view is left.
+// Views get a scope: `scope.on('event' | 'resync', fn)` subscribes until the view is left, and
+// `scope.onClose(fn)` runs fn when it is left.
 
 import { call, get, onUnauthorized, session } from './api.js';
 import { h, replaceChildren } from './dom.js';
@@ -120,16 +121,21 @@ function route() {
 
 function newScope(bus) {
   const subscriptions = [];
+  const cleanups = [];
   return {
     on(type, listener) {
       const wrapped = (event) => listener(event.detail);
       bus.addEventListener(type, wrapped);
       subscriptions.push([type, wrapped]);
     },
+    onClose(cleanup) {
+      cleanups.push(cleanup);
+    },
     close() {
+      this.closed = true;
       for (const [type, wrapped] of subscriptions) bus.removeEventListener(type, wrapped);
       subscriptions.length = 0;
-      this.closed = true;
+      for (const cleanup of cleanups.splice(0)) cleanup();
     },
     closed: false,
   };

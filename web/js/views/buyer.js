@@ -3,7 +3,7 @@
 
 import { get, MoneyAction } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { daysTo, empty, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable } from '../dom.js';
+import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
@@ -65,28 +65,33 @@ export function mount(root, { user, scope, setBalance }) {
     const cell = h('td', { class: 'actions' });
     if (REPAYABLE.has(invoice.status)) {
       const amountId = uid('repay');
-      const amount = h('input', { id: amountId, inputmode: 'decimal', autocomplete: 'off', placeholder: 'All' });
+      const amount = h('input', { id: amountId, inputmode: 'decimal', autocomplete: 'off', placeholder: 'Amount' });
       const repay = h('button', { type: 'button', class: 'primary', 'aria-label': `Repay ${invoice.invoiceNumber}` }, 'Repay');
+      const repayAll = h('button', { type: 'button', 'aria-label': `Repay all ${formatPaise(invoice.outstanding)} of ${invoice.invoiceNumber}` },
+        'Repay all');
       const rowError = h('p', { class: 'field-error', role: 'alert' });
       const action = new MoneyAction(repay, rowError);
-      repay.addEventListener('click', async () => {
-        let body = {};
-        if (amount.value.trim()) {
-          try {
-            body = { amount: parseRupees(amount.value) };
-          } catch (failure) {
-            if (!(failure instanceof AmountError)) throw failure;
-            rowError.textContent = failure.message;
-            return;
-          }
-        }
-        const answer = await action.run('POST', `/api/invoices/${invoice.id}/repay`, body);
+      const allAction = new MoneyAction(repayAll, rowError);
+      const pay = async (moneyAction, paise) => {
+        const answer = await moneyAction.run('POST', `/api/invoices/${invoice.id}/repay`, { amount: paise });
         if (answer) {
+          amount.value = '';
           setBalance(answer.wallet.balance);
           refresh();
         }
+      };
+      repay.addEventListener('click', () => {
+        try {
+          pay(action, parseRupees(amount.value));
+        } catch (failure) {
+          if (!(failure instanceof AmountError)) throw failure;
+          rowError.textContent = amount.value.trim() ? failure.message : 'Enter the amount to repay, or use Repay all.';
+        }
       });
-      cell.append(h('span', { class: 'inline-field' }, h('label', { for: amountId }, `Amount to repay on ${invoice.invoiceNumber} (₹, empty for all)`), amount), repay, rowError);
+      // what is shown is what is paid: if another payment changed it meanwhile, the API refuses this one
+      repayAll.addEventListener('click', () => pay(allAction, invoice.outstanding));
+      cell.append(h('span', { class: 'inline-field' }, h('label', { for: amountId }, `Amount to repay on ${invoice.invoiceNumber} (₹)`), amount),
+        repay, repayAll, rowError);
     } else {
       cell.append(h('span', { class: 'hint' }, invoice.status === 'listed' ? 'Not funded yet' : '—'));
     }
@@ -109,12 +114,12 @@ export function mount(root, { user, scope, setBalance }) {
     if (scope.closed) return;
     if (pending) {
       pendingSection.hidden = pending.invoices.length === 0;
-      replaceChildren(pendingRows, pending.invoices.map(pendingRow));
+      keyedRows(pendingRows, pending.invoices, (invoice) => invoice.id, pendingRow);
     }
     if (dashboard) totalOutstanding.textContent = formatPaise(dashboard.stats.outstandingAmount);
     const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
     if (after) owedRows.append(...shown.map(owedRow));
-    else replaceChildren(owedRows, shown.length ? shown.map(owedRow) : h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
+    else keyedRows(owedRows, shown, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
     cursor = owed.nextCursor;
     more.hidden = !cursor;
     error.textContent = '';

@@ -11,6 +11,7 @@ import { buyerPicker } from './buyers.js';
 import { investPanel } from './invest.js';
 
 const PAGE = 50;
+const NEW_HIGHLIGHT_MS = 5000;
 const SORTS = [['newest', 'Newest first'], ['amount', 'Face value, smallest first'], ['dueDate', 'Due date, soonest first']];
 
 export function mount(root, { scope, setBalance }) {
@@ -158,7 +159,9 @@ export function mount(root, { scope, setBalance }) {
       if (frame.event === 'newInvoiceListed') {
         const invoice = { ...frame.data, status: 'listed' };
         if (rows.has(invoice.id) || !matches(invoice)) continue;
-        if (!insertSorted(row(invoice, true))) continue;
+        const entry = row(invoice, true);
+        if (!insertSorted(entry)) continue;
+        highlighted.push([performance.now(), entry.tr]);
         added += 1;
       } else if (frame.event === 'invoiceUpdated') {
         const entry = rows.get(frame.data.id);
@@ -170,6 +173,13 @@ export function mount(root, { scope, setBalance }) {
     }
     if (added) summary.textContent = `${added} new listing${added === 1 ? '' : 's'} just arrived.`;
   });
+
+  // the highlight of a live listing lasts a few seconds; one timer clears them all, oldest first
+  const highlighted = []; // [shown at, row]
+  const sweeper = setInterval(() => {
+    const cutoff = performance.now() - NEW_HIGHLIGHT_MS;
+    while (highlighted.length && highlighted[0][0] < cutoff) highlighted.shift()[1].classList.remove('new');
+  }, 1000);
 
   // Places a live listing where the current sort puts it among the loaded rows; one that sorts after
   // the last loaded row waits for "Load more" (the API returns it there).
@@ -217,7 +227,20 @@ export function mount(root, { scope, setBalance }) {
     listError.textContent = '';
   }
 
-  const reload = coalesce(() => loadPage(null).catch((error) => { listError.textContent = error.message; }));
+  // A reload's answer may predate events that arrived while it was in flight: they are kept and
+  // applied again on top of it (a listing already in the answer is not added twice).
+  let duringReload = null;
+  const reload = coalesce(async () => {
+    duringReload = [];
+    try {
+      await loadPage(null);
+      for (const frame of duringReload) applyMarket(frame);
+    } catch (error) {
+      listError.textContent = error.message;
+    } finally {
+      duringReload = null;
+    }
+  });
   more.addEventListener('click', async () => {
     more.disabled = true;
     await loadPage(cursor).catch((error) => { listError.textContent = error.message; });
@@ -234,9 +257,14 @@ export function mount(root, { scope, setBalance }) {
   }
 
   scope.on('event', (frame) => {
-    if (frame.stream === 'market') applyMarket(frame);
-    else if (panel) panel.userEvent(frame);
+    if (frame.stream === 'market') {
+      duringReload?.push(frame);
+      applyMarket(frame);
+    } else if (panel) {
+      panel.userEvent(frame);
+    }
   });
   scope.on('resync', reload);
+  scope.onClose(() => clearInterval(sweeper));
   reload();
 }

@@ -68,7 +68,7 @@ function toggle(open = state.panel.hidden) {
 function onEvent(event) {
   const frame = event.detail;
   if (!state || frame.stream !== 'user') return;
-  state.items.unshift({ id: frame.id, event: frame.event, data: frame.data, createdAt: new Date(Number(frame.id.split('-')[0])).toISOString(), read: false });
+  state.items.unshift({ id: frame.id, event: frame.event, data: frame.data, createdAt: new Date(Number(frame.id.split('-')[0])).toISOString(), read: false, live: true });
   state.newest = frame.id;
   setUnread(state.unread + 1);
   if (!state.panel.hidden) render();
@@ -79,15 +79,30 @@ async function load(cursor) {
   try {
     const page = await get('/api/users/notifications', { limit: 20, before: cursor ?? undefined });
     if (!state) return;
-    state.items = cursor ? state.items.concat(page.notifications) : page.notifications;
-    if (!cursor) state.newest = page.notifications[0]?.id ?? null;
+    if (cursor) {
+      state.items = state.items.concat(page.notifications);
+    } else {
+      // events that arrived live and are newer than the page read (it may have been read before them)
+      // stay on top, unread
+      const newestRead = page.notifications[0]?.id ?? '0-0';
+      const later = state.items.filter((item) => item.live && newerThan(item.id, newestRead));
+      state.items = later.concat(page.notifications);
+      state.newest = state.items[0]?.id ?? null;
+      setUnread(page.unread + later.length);
+    }
     state.cursor = page.nextCursor;
-    setUnread(page.unread);
     state.loaded = true;
     render();
   } catch (failure) {
     if (state) state.error.textContent = failure.message;
   }
+}
+
+// stream ids compare as (milliseconds, sequence)
+function newerThan(id, other) {
+  const [ms, seq] = id.split('-').map(Number);
+  const [otherMs, otherSeq] = other.split('-').map(Number);
+  return ms > otherMs || (ms === otherMs && seq > otherSeq);
 }
 
 function setUnread(unread) {
