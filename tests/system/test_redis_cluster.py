@@ -1,0 +1,120 @@
+"""REDIS_CLUSTER=1: two markets whose hash tags live on different masters of a real local cluster, an
+app each, the whole money flow with its WebSocket events, and the ledger check through the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from quart import Quart
+
+from app import create_app
+from finance.connection import SlotNode
+from finance.keys import Keys
+from tests.conftest import TEST_SETTINGS
+from tests.helpers.api import Trio, balance, create_invoice, deposit, fund, repay, trio
+from tests.helpers.redis_cluster import RedisCluster
+from tests.helpers.servers import ROOT, events, frames, market_of, next_frame
+
+pytestmark = pytest.mark.real_redis
+
+
+def cluster_app(cluster: RedisCluster, market: str, **overrides: Any) -> Quart:
+    settings = replace(TEST_SETTINGS, redis_url=cluster.url, redis_cluster=True, market=market, **overrides)
+    return create_app(settings)
+
+
+def check_ledger(cluster: RedisCluster, market: str) -> str:
+    """``python -m finance check`` against the cluster, as an operator runs it; its output."""
+    env = {**os.environ, "REDIS_URL": cluster.url, "REDIS_CLUSTER": "1", "MARKET": market}
+    done = subprocess.run([sys.executable, "-m", "finance", "check"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+async def run_market(app: Quart) -> tuple[Trio, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The whole flow in one market: the seller's and the investor's socket frames after hello."""
+    client = app.test_client()
+    t = await trio(client, investor_money=1_000_000)
+    async with client.websocket(f"/ws?token={t.seller.token}") as seller_ws, \
+            client.websocket(f"/ws?token={t.investor.token}") as investor_ws:
+        assert (await next_frame(seller_ws))["type"] == "hello"
+        assert (await next_frame(investor_ws))["type"] == "hello"
+        invoice = await create_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
+        response = await fund(client, t.investor, invoice["id"], 470_000)
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        await deposit(client, t.buyer, 600_000)
+        response = await repay(client, t.buyer, invoice["id"])
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        # the market's listed, funded and repaid updates, and each user's own events
+        seller_frames = await frames(seller_ws, 6)
+        investor_frames = await frames(investor_ws, 7)
+    assert await balance(client, t.seller) == 470_000
+    assert await balance(client, t.investor) == 1_030_000
+    assert await balance(client, t.buyer) == 100_000
+    return t, seller_frames, investor_frames
+
+
+async def test_two_markets_on_different_masters_each_work(redis_cluster: RedisCluster) -> None:
+    first_master, second_master = redis_cluster.masters()[:2]
+    markets = [redis_cluster.market_on(first_master, "east"), redis_cluster.market_on(second_master, "west")]
+    assert redis_cluster.master_of(markets[0]) is first_master
+    assert redis_cluster.master_of(markets[1]) is second_master
+    apps = [cluster_app(redis_cluster, market) for market in markets]
+    async with apps[0].test_app(), apps[1].test_app():
+        results = await asyncio.gather(*(run_market(app) for app in apps))
+        for app, market in zip(apps, markets, strict=True):
+            assert market_of(app).keys.market == market
+            reader = app.extensions["hub"].reader
+            assert isinstance(reader.redis, SlotNode) and reader.control is reader.redis
+    for _, seller_frames, investor_frames in results:
+        market = ["newInvoiceListed", "invoiceUpdated", "invoiceUpdated"]
+        assert (events(seller_frames, "market"), events(seller_frames, "user")) == (
+            market, ["walletUpdated", "invoiceFunded", "invoiceRepaid"])
+        assert (events(investor_frames, "market"), events(investor_frames, "user")) == (
+            market, ["walletUpdated", "investmentSuccess", "walletUpdated", "invoiceRepaid"])
+    # each market's keys live on its own master only, and each ledger holds
+    for market, master, other in ((markets[0], first_master, second_master),
+                                  (markets[1], second_master, first_master)):
+        on_master, on_other = (node.client() for node in (master, other))
+        try:
+            assert on_master.keys(f"*{{{market}}}*")
+            assert on_other.keys(f"*{{{market}}}*") == []
+        finally:
+            on_master.close()
+            on_other.close()
+        report = check_ledger(redis_cluster, market)
+        assert "checked 3 wallets" in report and "1 invoices" in report and "ledger OK" in report, report
+
+
+async def test_the_stream_reader_blocks_and_is_woken_on_the_master_of_its_market(redis_cluster: RedisCluster) -> None:
+    """CLIENT ID, the blocking XREAD and CLIENT UNBLOCK all reach the slot's master (the cluster client
+    would send the keyless CLIENT commands to any node, and the unblock would miss the reader)."""
+    master = redis_cluster.masters()[2]
+    market = redis_cluster.market_on(master, "south")
+    settings = replace(TEST_SETTINGS, redis_url=redis_cluster.url, redis_cluster=True, market=market)
+    reader = SlotNode(settings, Keys(market).market_stream())
+    try:
+        client_id = await reader.client_id()
+        on_master = master.client()
+        try:
+            assert any(int(entry["id"]) == client_id for entry in on_master.client_list())
+        finally:
+            on_master.close()
+        read = asyncio.create_task(reader.xread({Keys(market).market_stream(): "$"}, block=10_000))
+        await asyncio.sleep(0.2)
+        assert not read.done()
+        waker = SlotNode(settings, Keys(market).market_stream())
+        try:
+            assert await waker.client_unblock(client_id) == 1
+        finally:
+            await waker.aclose()
+        assert await asyncio.wait_for(read, 2) == []
+    finally:
+        await reader.aclose()
