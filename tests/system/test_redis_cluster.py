@@ -118,3 +118,60 @@ async def test_the_stream_reader_blocks_and_is_woken_on_the_master_of_its_market
         assert await asyncio.wait_for(read, 2) == []
     finally:
         await reader.aclose()
+
+
+async def test_every_route_answers_on_the_cluster_with_replica_acks(redis_cluster: RedisCluster) -> None:
+    """Each route once on the cluster client with REPLICA_ACKS=1 (every acknowledged script on its
+    pinned connection, WATCH/MULTI pipelines, the stats and notification reads): each answers 2xx,
+    and the ledger holds after."""
+    market = redis_cluster.market_on(redis_cluster.masters()[0], "sweep")
+    app = cluster_app(redis_cluster, market, replica_acks=1)
+    async with app.test_app():
+        client = app.test_client()
+        t = await trio(client, investor_money=5_000_000)
+
+        async def ok(method: str, path: str, actor: Any = None, body: Any = None, status: int = 200) -> Any:
+            headers = actor.headers if actor is not None else {}
+            if body is None:
+                response = await client.open(path, method=method, headers=headers)
+            else:
+                response = await client.open(path, method=method, json=body, headers=headers)
+            assert response.status_code == status, f"{method} {path}: {await response.get_data(as_text=True)}"
+            return await response.get_json() if status != 204 else None
+
+        await ok("POST", "/api/auth/login", body={"email": t.seller.email, "password": "correct-horse"})
+        await ok("GET", "/api/users/profile", t.seller)
+        whole = await create_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
+        await ok("POST", f"/api/invoices/{whole['id']}/fund", t.investor, {"amount": 470_000})
+        await ok("GET", f"/api/invoices/{whole['id']}", t.investor)
+        await deposit(client, t.buyer, 600_000)
+        await ok("POST", f"/api/invoices/{whole['id']}/repay", t.buyer, {"amount": 100_000})
+        await ok("POST", f"/api/invoices/{whole['id']}/repay", t.buyer)
+        auction = await create_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
+        await ok("POST", f"/api/invoices/{auction['id']}/bids", t.investor, {"amount": 460_000})
+        await ok("DELETE", f"/api/invoices/{auction['id']}/bids/mine", t.investor)
+        await ok("POST", f"/api/invoices/{auction['id']}/bids", t.investor, {"amount": 465_000})
+        bids = await ok("GET", f"/api/invoices/{auction['id']}/bids", t.seller)
+        await ok("POST", f"/api/invoices/{auction['id']}/bids/{bids['bids'][0]['id']}/accept", t.seller)
+        fractional = await create_invoice(client, t.seller, t.buyer, amount=1_000_000, ask_amount=900_000,
+                                          minTicket=100_000)
+        await ok("POST", f"/api/invoices/{fractional['id']}/fund", t.investor, {"claim": 200_000})
+        cancelled = await create_invoice(client, t.seller, t.buyer, amount=500_000, ask_amount=450_000)
+        await ok("POST", f"/api/invoices/{cancelled['id']}/cancel", t.seller)
+        await ok("PUT", f"/api/users/limits/{t.buyer.id}", t.investor, {"amount": 9_000_000})
+        await ok("GET", "/api/users/limits", t.investor)
+        await ok("DELETE", f"/api/users/limits/{t.buyer.id}", t.investor, status=204)
+        for actor in (t.seller, t.investor, t.buyer):
+            await ok("GET", "/api/users/dashboard", actor)
+            await ok("GET", f"/api/invoices/{actor.role}", actor)
+            await ok("GET", "/api/wallet/transactions?limit=5", actor)
+            notifications = await ok("GET", "/api/users/notifications?limit=5", actor)
+            if notifications["notifications"]:
+                await ok("POST", "/api/users/notifications/read", actor,
+                         {"upTo": notifications["notifications"][0]["id"]})
+        await ok("GET", "/api/users/portfolio", t.investor)
+        await ok("GET", "/api/invoices/marketplace?sort=amount&limit=5", t.investor)
+        await ok("POST", "/api/wallet/withdraw", t.investor, {"amount": 1_000})
+        await ok("POST", "/api/auth/logout", t.seller, status=204)
+        await ok("GET", "/health")
+    assert "ledger OK" in check_ledger(redis_cluster, market)
