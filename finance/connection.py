@@ -26,6 +26,7 @@ from redis.exceptions import (
     AskError,
     ClusterDownError,
     RedisClusterUnreachableError,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -174,6 +175,12 @@ class SlotNode:
         except (*UNAVAILABLE_ERRORS, *REDIRECT_ERRORS) as error:
             await self._forget()
             raise RedisConnectionError(f"the node of {self.key}'s slot: {error}") from error
+        except ResponseError as error:
+            # a master turned replica (a planned failover) ends the XREAD blocked on it with UNBLOCKED
+            if not str(error).startswith("UNBLOCKED"):
+                raise
+            await self._forget()
+            raise RedisConnectionError(f"the node of {self.key}'s slot changed role: {error}") from error
 
     async def _forget(self) -> None:
         """Drop the node's client and read the slot map again on the next call."""

@@ -4,6 +4,7 @@ app each, the whole money flow with its WebSocket events, and the ledger check t
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from app import create_app
 from finance.connection import SlotNode
 from finance.keys import Keys
 from tests.conftest import TEST_SETTINGS
-from tests.helpers.api import Trio, balance, create_invoice, deposit, fund, repay, trio
+from tests.helpers.api import Trio, balance, create_invoice, deposit, fund, register, repay, trio
 from tests.helpers.redis_cluster import RedisCluster
 from tests.helpers.servers import ROOT, events, frames, market_of, next_frame
 
@@ -175,3 +176,36 @@ async def test_every_route_answers_on_the_cluster_with_replica_acks(redis_cluste
         await ok("POST", "/api/auth/logout", t.seller, status=204)
         await ok("GET", "/health")
     assert "ledger OK" in check_ledger(redis_cluster, market)
+
+
+async def test_a_planned_failover_is_followed_without_a_failed_request(redis_cluster: RedisCluster,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """CLUSTER FAILOVER on the replica: it becomes master and the old master its replica, with no
+    connection lost. The app's next script meets MOVED on the old master, reads the slot map again and
+    runs on the new one; the stream reader, blocked on the old master, follows too. Nothing answers 503."""
+    master = redis_cluster.masters()[2]
+    market = redis_cluster.market_on(master, "planned")
+    app = cluster_app(redis_cluster, market, replica_acks=1)
+    async with app.test_app():
+        client = app.test_client()
+        investor = await register(client, "investor")
+        await deposit(client, investor, 1_000)
+        async with client.websocket(f"/ws?token={investor.token}") as ws:
+            assert (await next_frame(ws))["type"] == "hello"
+            (replica,) = redis_cluster.replicas_of(master)
+            on_replica = replica.client()
+            try:
+                assert on_replica.execute_command("CLUSTER", "FAILOVER") == "OK"
+            finally:
+                on_replica.close()
+            new_master = await asyncio.to_thread(redis_cluster.wait_master_is_not, market, master)
+            assert new_master is replica
+            await asyncio.to_thread(redis_cluster.wait_replicas, new_master)
+            for amount in (1, 2, 3):
+                await deposit(client, investor, amount)
+            received = await frames(ws, 3)
+        assert [frame["data"]["balance"] for frame in received] == [1_001, 1_003, 1_006]
+        assert await balance(client, investor) == 1_006
+    assert "ledger OK" in check_ledger(redis_cluster, market)
+    # the reader took the UNBLOCKED of its old master for the role change it is, not for a bug
+    assert [record.message for record in caplog.records if record.levelno >= logging.ERROR] == []
