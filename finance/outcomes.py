@@ -62,6 +62,9 @@ class Outcome(StrEnum):
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     # the data store is away (503, with Retry-After); a bug (500, logged)
     REDIS_UNAVAILABLE = "redis_unavailable"
+    # REPLICA_ACKS: the movement was made but too few replicas confirmed it in time (503); the same
+    # request with the same Idempotency-Key answers the first result and moves nothing again
+    REPLICATION_UNCONFIRMED = "replication_unconfirmed"
     INTERNAL_ERROR = "internal_error"
     # answered in a WebSocket error frame to a client frame; the connection stays open
     MALFORMED_FRAME = "malformed_frame"

@@ -7,10 +7,19 @@ every wrapper to pin that and check each header against its binding block. The w
 keyword arguments only, so two same-typed values cannot be swapped unseen on either side.
 Replies are ``{code, json[, 'replayed']}``; a code other than ``ok`` becomes a ``DomainError``
 with the matching ``Outcome``.
+
+With ``REPLICA_ACKS=N`` the scripts that change state on the money path (``ACKNOWLEDGED_SCRIPTS``) are
+sent with ``WAIT N timeout`` behind them on one connection (WAIT counts the writes of the connection
+it is sent on); a success confirmed by fewer than N replicas in time is ``replication_unconfirmed``.
+The movement stands on the master and its idempotency record travels with it, so the client's retry
+with the same Idempotency-Key answers the first result (a replay writes too: see the prelude's
+``idempotent_replay``), and waits for the replicas again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -20,8 +29,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from finance.clock import Instant
+from finance.connection import REDIRECT_ERRORS, UNAVAILABLE_ERRORS, pinned
 from finance.keys import EXTERNAL_ACCOUNT, Keys
 from finance.outcomes import DomainError, Outcome
 from finance.settings import Settings
@@ -32,6 +44,31 @@ LUA_PACKAGE = "lua"
 _KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\](.*)$", re.MULTILINE)
 _ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\](.*)$", re.MULTILINE)
 _NAMED = re.compile(r" ([a-z_][a-z0-9_]*): \S")
+
+# the scripts that change state on the money path: with REPLICA_ACKS, each answers only once replicated
+ACKNOWLEDGED_SCRIPTS = frozenset({
+    "register_user", "deposit_funds", "withdraw_funds", "create_invoice", "accept_invoice", "reject_invoice",
+    "cancel_invoice", "fund_invoice", "buy_claim", "repay_invoice", "place_bid", "withdraw_bid", "accept_bid",
+})
+# the others, and why they do not wait
+UNACKNOWLEDGED_SCRIPTS = {
+    "count_attempt": "a sign-in rate-limit counter: losing a few counts in a failover is harmless",
+    "age_invoices": "the background aging run answers no client; what a failover loses, its next run does again",
+    "query_invoices": "reads only",
+    "read_invoice": "reads only",
+    "list_transactions": "reads only",
+    "list_investments": "reads only",
+}
+# a send that met a moved slot or a script the node had not loaded is sent again, at most this often
+ACKNOWLEDGED_ATTEMPTS_MAX = 3
+
+
+@dataclass(frozen=True)
+class ReplicaAcks:
+    """REPLICA_ACKS and REPLICA_ACKS_TIMEOUT_MS: how many replicas must confirm, within how long."""
+
+    count: int
+    timeout_ms: int
 
 
 @dataclass(frozen=True)
@@ -109,11 +146,13 @@ def render(name: str, keys: Keys) -> str:
 
 
 class LuaScript:
-    def __init__(self, redis: Redis, name: str, keys: Keys) -> None:
+    def __init__(self, redis: Redis, name: str, keys: Keys, replica_acks: ReplicaAcks | None = None) -> None:
         body = script_source(name)
         self.name = name
         self.header = read_header(body)
         self.source = render(name, keys)
+        self.redis = redis
+        self.replica_acks = replica_acks
         self._script: AsyncScript = redis.register_script(self.source)
 
     @property
@@ -126,8 +165,47 @@ class LuaScript:
                 f"{self.name}: header lists {self.header.keys_count} KEYS and {self.header.args_count} "
                 f"ARGV, call passed {len(keys)} and {len(args)}"
             )
+        if self.replica_acks is not None:
+            return await self._run_acknowledged(self.replica_acks, keys, args)
         raw = await self._script(keys=keys, args=args)
         return parse_reply(raw)
+
+    async def _run_acknowledged(self, acks: ReplicaAcks, keys: list[str], args: list[str | int]) -> Reply:
+        """The script, then WAIT on the same connection; a success fewer replicas confirmed in time is
+        ``replication_unconfirmed``. A refusal moved nothing, so it answers as it is."""
+        for attempt in range(1, ACKNOWLEDGED_ATTEMPTS_MAX + 1):
+            try:
+                raw, acknowledged = await self._send_with_wait(acks, keys, args)
+                break
+            except NoScriptError:  # a node that has not seen the script yet (a new master after a failover)
+                await self.redis.script_load(self.source)
+            except REDIRECT_ERRORS as error:  # the slot moved (a failover): nothing ran; learn where it went
+                if attempt == ACKNOWLEDGED_ATTEMPTS_MAX:
+                    raise RedisConnectionError(f"{self.name}: the slot kept moving: {error}") from error
+                with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                    await self.redis.exists(keys[0])
+                await asyncio.sleep(0.01 * attempt)
+        else:
+            raise RedisConnectionError(f"{self.name}: the script could not be loaded")
+        reply = parse_reply(raw)
+        if acknowledged < acks.count:
+            raise DomainError(
+                Outcome.REPLICATION_UNCONFIRMED,
+                f"the change was made but only {acknowledged} of {acks.count} replica(s) confirmed it within "
+                f"{acks.timeout_ms} ms; retry with the same Idempotency-Key",
+                {"acknowledged": acknowledged, "required": acks.count},
+            )
+        return reply
+
+    async def _send_with_wait(self, acks: ReplicaAcks, keys: list[str], args: list[str | int]) -> tuple[Any, int]:
+        async with pinned(self.redis, keys[0]) as connection:
+            await connection.send_packed_command(connection.pack_commands([
+                ("EVALSHA", self.sha, len(keys), *keys, *args),
+                ("WAIT", acks.count, acks.timeout_ms),
+            ]))
+            raw = await connection.read_response()  # an error reply raises; pinned drops the connection
+            acknowledged = int(await connection.read_response())
+        return raw, acknowledged
 
 
 def parse_reply(raw: list[Any]) -> Reply:
@@ -163,7 +241,9 @@ class Scripts:
     def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
         self.keys = keys
         self.settings = settings
-        self.by_name = {name: LuaScript(redis, name, keys) for name in script_names()}
+        acks = ReplicaAcks(settings.replica_acks, settings.replica_acks_timeout_ms) if settings.replica_acks else None
+        self.by_name = {name: LuaScript(redis, name, keys, acks if name in ACKNOWLEDGED_SCRIPTS else None)
+                        for name in script_names()}
 
     def _idempotency(self, idempotency: Idempotency | None) -> tuple[str, str]:
         if idempotency is None:

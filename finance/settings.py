@@ -21,6 +21,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from error
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "0").strip().lower()
+    if raw not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = EMBEDDED
@@ -56,6 +63,12 @@ class Settings:
     # a fractional invoice is sold in at most this many claims (the last takes the remainder): bounds
     # the work of the scripts that pay or refund every holder
     holders_per_invoice_max: int = 200
+    # Redis Cluster (docs/operations.md): REDIS_URL names any node; the market's hash tag is its slot
+    redis_cluster: bool = False
+    # acknowledged means replicated: each state-changing script waits (WAIT) for this many replicas,
+    # at most the timeout, and answers 503 replication_unconfirmed when fewer confirmed in time
+    replica_acks: int = 0
+    replica_acks_timeout_ms: int = 1_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -68,6 +81,19 @@ class Settings:
             raise ValueError(f"HOLDERS_PER_INVOICE_MAX must be 1..1000, got {self.holders_per_invoice_max}")
         if self.acceptance_window_hours < 1:
             raise ValueError(f"ACCEPTANCE_WINDOW_HOURS must be at least 1, got {self.acceptance_window_hours}")
+        self._check_replication()
+
+    def _check_replication(self) -> None:
+        if self.replica_acks < 0:
+            raise ValueError(f"REPLICA_ACKS must be 0 or more, got {self.replica_acks}")
+        if self.replica_acks and self.embedded:
+            raise ValueError("REPLICA_ACKS needs a real Redis with replicas (REDIS_URL)")
+        if self.redis_cluster and self.embedded:
+            raise ValueError("REDIS_CLUSTER=1 needs REDIS_URL naming a node of the cluster")
+        # the WAIT is answered on a connection with the Redis timeout: it must end before that does
+        if not 1 <= self.replica_acks_timeout_ms < self.redis_timeout_seconds * 1000:
+            raise ValueError(f"REPLICA_ACKS_TIMEOUT_MS must be 1..{int(self.redis_timeout_seconds * 1000) - 1} "
+                             f"(below the Redis timeout), got {self.replica_acks_timeout_ms}")
 
     @property
     def acceptance_required(self) -> bool:
@@ -115,4 +141,7 @@ class Settings:
             acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
             bids_per_invoice_max=_int(env, "BIDS_PER_INVOICE_MAX", defaults.bids_per_invoice_max),
             holders_per_invoice_max=_int(env, "HOLDERS_PER_INVOICE_MAX", defaults.holders_per_invoice_max),
+            redis_cluster=_flag(env, "REDIS_CLUSTER"),
+            replica_acks=_int(env, "REPLICA_ACKS", defaults.replica_acks),
+            replica_acks_timeout_ms=_int(env, "REPLICA_ACKS_TIMEOUT_MS", defaults.replica_acks_timeout_ms),
         )

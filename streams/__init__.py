@@ -22,8 +22,11 @@ from streams.hub import Hub
 
 def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> Hub:
     """The process's hub, with its reader on a connection of its own, running."""
-    hub = Hub(market, connect(settings, server=redis_server, blocking_reads=True), settings.websocket_queue_max,
-              settings.websocket_session_check_seconds)
+    reader_redis = connect(settings, server=redis_server, blocking_reads=True)
+    hub = Hub(market, reader_redis, settings.websocket_queue_max, settings.websocket_session_check_seconds)
+    if settings.redis_cluster:
+        # CLIENT UNBLOCK must reach the node the reader's XREAD blocks on, which only its own client knows
+        hub.reader.control = reader_redis
     hub.start()
     return hub
 

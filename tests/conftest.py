@@ -23,6 +23,9 @@ from finance.market import Market
 from finance.settings import Settings
 from tests.helpers.redis_process import RedisProcess
 
+# the session's local Redis Cluster fixture (``redis_cluster``), for the cluster tests
+pytest_plugins = ["tests.helpers.redis_cluster"]
+
 # fast password hashing, no background aging, and no cap on sign-ups per client address (every test
 # client is one address); everything else as in production
 TEST_SETTINGS = Settings(password_hash_cost=4, aging_interval_seconds=0, auth_attempts_per_address_max=0)

@@ -56,6 +56,7 @@ STATUS: dict[Outcome, int] = {
     Outcome.BALANCE_LIMIT_EXCEEDED: 409,
     Outcome.TOO_MANY_ATTEMPTS: 429,
     Outcome.REDIS_UNAVAILABLE: 503,
+    Outcome.REPLICATION_UNCONFIRMED: 503,
     Outcome.INTERNAL_ERROR: 500,
 }
 

@@ -135,6 +135,12 @@ local function idempotent_replay(key, body_hash)
   if stored[1] ~= body_hash then
     return refuse('idempotency_key_reused', 'this Idempotency-Key was used with a different body')
   end
+  -- A replay writes (the record's own TTL, set again): WAIT waits for the connection's last write,
+  -- so with REPLICA_ACKS a replay on another connection than the first answer's must write to wait
+  -- for that first answer to reach the replicas. (Redis 7.0.15 moves a connection's WAIT offset on
+  -- any command, so there it is not needed; servers that move it only on writes need it.)
+  local ttl_ms = redis.call('PTTL', key)
+  if ttl_ms > 0 then redis.call('PEXPIRE', key, ttl_ms) end
   return {'ok', stored[2], 'replayed'}
 end
 

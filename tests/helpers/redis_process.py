@@ -22,12 +22,13 @@ def free_port() -> int:
 class RedisProcess:
     """Starts, stops and restarts one redis-server. ``appendonly`` keeps data across restarts."""
 
-    def __init__(self, appendonly: bool = False) -> None:
+    def __init__(self, appendonly: bool = False, extra_args: tuple[str, ...] = ()) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; the README's test command installs it")
         self.binary = binary
         self.appendonly = appendonly
+        self.extra_args = extra_args  # e.g. ("--replicaof", "127.0.0.1", "6390") for a replica
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="test-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -40,7 +41,7 @@ class RedisProcess:
         command = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
             "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-            "--logfile", str(self.folder / "redis.log"),
+            "--logfile", str(self.folder / "redis.log"), *self.extra_args,
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
