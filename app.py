@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from finance import api
+from finance import api, logs
+from finance.api import observability
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         openapi_provider_class=ContractProvider,
     )
+    observability.install(app, settings)
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
     expose_send(app)
@@ -78,11 +81,13 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
 def main() -> None:
     from hypercorn.config import Config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_format)
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
+    if settings.log_format == logs.JSON:  # Hypercorn's own lines through our handler too
+        config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     configure_hypercorn(config, settings)
     if settings.embedded:
@@ -94,9 +99,16 @@ def main() -> None:
     if settings.workers > 1:
         from hypercorn.run import run
 
+        from finance import metrics
+
+        metrics_dir, made_here = metrics.prepare_multiprocess_dir()  # before the workers start
         config.application_path = "app:create_app()"
         config.workers = settings.workers
-        run(config)
+        try:
+            run(config)
+        finally:
+            if made_here:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
         from hypercorn.asyncio import serve
 

@@ -21,6 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from finance import metrics
 from finance.clock import Instant
 from finance.keys import EXTERNAL_ACCOUNT, Keys
 from finance.outcomes import DomainError, Outcome
@@ -32,6 +33,9 @@ LUA_PACKAGE = "lua"
 _KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\](.*)$", re.MULTILINE)
 _ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\](.*)$", re.MULTILINE)
 _NAMED = re.compile(r" ([a-z_][a-z0-9_]*): \S")
+# the scripts that move money (or hold or release it): counted by outcome in money_operations_total
+MONEY_MOVEMENTS = frozenset({"deposit_funds", "withdraw_funds", "fund_invoice", "buy_claim", "repay_invoice",
+                             "cancel_invoice", "place_bid", "withdraw_bid", "accept_bid"})
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class LuaScript:
         self.header = read_header(body)
         self.source = render(name, keys)
         self._script: AsyncScript = redis.register_script(self.source)
+        self.moves_money = name in MONEY_MOVEMENTS
 
     @property
     def sha(self) -> str:
@@ -126,8 +131,10 @@ class LuaScript:
                 f"{self.name}: header lists {self.header.keys_count} KEYS and {self.header.args_count} "
                 f"ARGV, call passed {len(keys)} and {len(args)}"
             )
-        raw = await self._script(keys=keys, args=args)
-        return parse_reply(raw)
+        with metrics.ScriptCall(self.name, self.moves_money) as call:
+            reply = parse_reply(await self._script(keys=keys, args=args))
+            call.replayed = reply.replayed
+        return reply
 
 
 def parse_reply(raw: list[Any]) -> Reply:

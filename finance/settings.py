@@ -9,6 +9,7 @@ from dataclasses import dataclass
 EMBEDDED = "embedded"
 FEE_BPS_MAX = 10_000  # the whole price
 BUYER_ACCEPTANCE_MODES = ("off", "required")
+LOG_FORMATS = ("text", "json")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -56,6 +57,11 @@ class Settings:
     # a fractional invoice is sold in at most this many claims (the last takes the remainder): bounds
     # the work of the scripts that pay or refund every holder
     holders_per_invoice_max: int = 200
+    # operating it (docs/operations.md): /metrics asks for this bearer token when set (else loopback
+    # clients only); log lines as text or one JSON object each; how long a SIGTERM may take, in all
+    log_format: str = "text"
+    metrics_token: str = ""
+    shutdown_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -68,6 +74,10 @@ class Settings:
             raise ValueError(f"HOLDERS_PER_INVOICE_MAX must be 1..1000, got {self.holders_per_invoice_max}")
         if self.acceptance_window_hours < 1:
             raise ValueError(f"ACCEPTANCE_WINDOW_HOURS must be at least 1, got {self.acceptance_window_hours}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if not 1 <= self.shutdown_timeout_seconds <= 3_600:
+            raise ValueError(f"SHUTDOWN_TIMEOUT_SECONDS must be 1..3600, got {self.shutdown_timeout_seconds}")
 
     @property
     def acceptance_required(self) -> bool:
@@ -115,4 +125,7 @@ class Settings:
             acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
             bids_per_invoice_max=_int(env, "BIDS_PER_INVOICE_MAX", defaults.bids_per_invoice_max),
             holders_per_invoice_max=_int(env, "HOLDERS_PER_INVOICE_MAX", defaults.holders_per_invoice_max),
+            log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
+            metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
+            shutdown_timeout_seconds=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", int(defaults.shutdown_timeout_seconds)),
         )

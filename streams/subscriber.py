@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+from finance import metrics
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_TOO_SLOW: Final = 4008
+# what each close code means, for the socket's log line (None: the client went away first)
+CLOSE_REASONS: Final = {CLOSE_GOING_AWAY: "server_stopping", CLOSE_TRY_AGAIN_LATER: "try_again_later",
+                        CLOSE_UNAUTHORIZED: "session_ended", CLOSE_TOO_SLOW: "slow_consumer", None: "client_closed"}
 
 Send = Callable[[str], Awaitable[None]]
 # a queue may pass its bound this many times over while its socket's transport is not backed up
@@ -70,6 +74,7 @@ class Subscriber:
         if self.close_code is not None:
             return
         if len(self.queue) >= self.queue_max and self._backed_up():
+            metrics.slow_consumer_closed()
             self.close(CLOSE_TOO_SLOW)
             return
         self.direct = None  # what comes after this frame waits for it in the queue
