@@ -28,7 +28,13 @@ from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
 from streams.hub import Hub
-from streams.server import apply_process_tweaks, configure_hypercorn, exit_with_master, shutdown_trigger
+from streams.server import (
+    apply_process_tweaks,
+    configure_hypercorn,
+    configure_shutdown,
+    exit_with_master,
+    shutdown_trigger,
+)
 
 log = logging.getLogger("app")
 
@@ -90,6 +96,7 @@ def main() -> None:
         config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     configure_hypercorn(config, settings)
+    configure_shutdown(config, settings)
     if settings.embedded:
         print("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
               "nothing is persisted, all data is lost at exit.", flush=True)
@@ -97,18 +104,19 @@ def main() -> None:
         print(f"Using Redis at {settings.redis_url} with {settings.workers} worker(s).", flush=True)
     print(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
     if settings.workers > 1:
-        from hypercorn.run import run
-
         from finance import metrics
+        from streams.supervisor import serve_workers
 
         metrics_dir, made_here = metrics.prepare_multiprocess_dir()  # before the workers start
         config.application_path = "app:create_app()"
         config.workers = settings.workers
         try:
-            run(config)
+            exit_code = serve_workers(config, settings)
         finally:
             if made_here:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
+        if exit_code:
+            raise SystemExit(exit_code)
     else:
         from hypercorn.asyncio import serve
 
