@@ -11,7 +11,9 @@ import contextlib
 import logging
 import shutil
 from collections.abc import AsyncGenerator
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from quart import Quart
 from quart_schema import Info, QuartSchema
@@ -84,6 +86,15 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     return app
 
 
+def _without_password(url: str) -> str:
+    """A Redis URL fit for a log: its password (a credential, like a token) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+
+
 def main() -> None:
     from hypercorn.config import Config
 
@@ -97,12 +108,14 @@ def main() -> None:
     config.keep_alive_timeout = 75
     configure_hypercorn(config, settings)
     configure_shutdown(config, settings)
+    # JSON logs: every line of output is a JSON object, these too
+    say = log.info if settings.log_format == logs.JSON else partial(print, flush=True)
     if settings.embedded:
-        print("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
-              "nothing is persisted, all data is lost at exit.", flush=True)
+        say("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
+            "nothing is persisted, all data is lost at exit.")
     else:
-        print(f"Using Redis at {settings.redis_url} with {settings.workers} worker(s).", flush=True)
-    print(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+        say(f"Using Redis at {_without_password(settings.redis_url)} with {settings.workers} worker(s).")
+    say(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)")
     if settings.workers > 1:
         from finance import metrics
         from streams.supervisor import serve_workers

@@ -44,6 +44,15 @@ async def _sockets_on_every_worker(server: AppProcess, token: str, workers: list
     return sockets
 
 
+async def _until_gone(server: AppProcess, worker_pids: list[int], deadline: float) -> None:
+    """Waits until the master has exited and no worker is alive, or until ``deadline`` (monotonic)."""
+    assert server.process is not None
+    while server.process.poll() is None or any(alive(pid) for pid in worker_pids):
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_closes_sockets_with_1001_finishes_requests_and_exits_in_time(
     real_backend: Backend, workers: int
@@ -85,9 +94,7 @@ async def test_sigterm_closes_sockets_with_1001_finishes_requests_and_exits_in_t
         assert head.startswith(b"HTTP/1.1 200"), answer[:200]
         assert json.loads(payload)["wallet"]["balance"] == 4242
 
-        while (server.process.poll() is None or any(alive(pid) for pid in worker_pids)) \
-                and time.monotonic() - signalled_at < SHUTDOWN_TIMEOUT_SECONDS + 2:
-            await asyncio.sleep(0.05)
+        await _until_gone(server, worker_pids, signalled_at + SHUTDOWN_TIMEOUT_SECONDS + 2)
         gone_after = time.monotonic() - signalled_at
         assert server.process.poll() == 0, server.output()
         assert not any(alive(pid) for pid in worker_pids)
@@ -117,9 +124,7 @@ async def test_a_request_that_outlives_the_timeout_does_not_keep_the_server(real
         await asyncio.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
         signalled_at = time.monotonic()
-        while (server.process.poll() is None or any(alive(pid) for pid in worker_pids)) \
-                and time.monotonic() - signalled_at < 6:
-            await asyncio.sleep(0.05)
+        await _until_gone(server, worker_pids, signalled_at + 6)
         assert server.process.poll() is not None and not any(alive(pid) for pid in worker_pids)
         assert time.monotonic() - signalled_at < 3.5
     finally:
