@@ -20,6 +20,7 @@ from quart_schema import Info, QuartSchema
 
 from finance import api, logs
 from finance.api import observability
+from finance.api.drain import drain_unread_bodies
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
     expose_send(app)
+    drain_unread_bodies(app)
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
