@@ -57,6 +57,16 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
     return True
 
 
+def _cancel_was_swallowed() -> bool:
+    """Whether this task was asked to stop and went on anyway. Python 3.11's ``asyncio.wait_for``, which
+    redis-py wraps around every command it sends, returns the result and drops a cancellation that lands
+    just as the send completes (gh-86296, fixed in 3.12). A socket handler cancelled that way (its client
+    gone, during a Redis call of the handshake or the replay) would go on to pump for ever, holding its
+    subscription; the task still counts the request (``cancelling()``), so the pump refuses to start."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Subscriber:
     __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_max", "user_id", "writer")
 
@@ -108,6 +118,8 @@ class Subscriber:
     async def pump(self, send: Send, writer: DirectWriter | None = None) -> int:
         """Sends queued frames in order until the socket is asked to close; returns the close code.
         With a ``writer``, the hub writes to it directly whenever the queue is empty."""
+        if _cancel_was_swallowed():
+            raise asyncio.CancelledError()
         loop = asyncio.get_running_loop()
         queue = self.queue
         self.writer = writer
