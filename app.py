@@ -9,13 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import AsyncGenerator
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from quart import Quart
 from quart_schema import Info, QuartSchema
 
-from finance import api
+from finance import api, logs
+from finance.api import observability
+from finance.api.drain import drain_unread_bodies
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
@@ -26,7 +31,13 @@ from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
 from streams.hub import Hub
-from streams.server import apply_process_tweaks, configure_hypercorn, exit_with_master, shutdown_trigger
+from streams.server import (
+    apply_process_tweaks,
+    configure_hypercorn,
+    configure_shutdown,
+    exit_with_master,
+    shutdown_trigger,
+)
 
 log = logging.getLogger("app")
 
@@ -44,9 +55,11 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         openapi_provider_class=ContractProvider,
     )
+    observability.install(app, settings)
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
     expose_send(app)
+    drain_unread_bodies(app)
 
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
@@ -75,28 +88,50 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     return app
 
 
+def _without_password(url: str) -> str:
+    """A Redis URL fit for a log: its password (a credential, like a token) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+
+
 def main() -> None:
     from hypercorn.config import Config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_format)
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
+    if settings.log_format == logs.JSON:  # Hypercorn's own lines through our handler too
+        config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     configure_hypercorn(config, settings)
+    configure_shutdown(config, settings)
+    # JSON logs: every line of output is a JSON object, these too
+    say = log.info if settings.log_format == logs.JSON else partial(print, flush=True)
     if settings.embedded:
-        print("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
-              "nothing is persisted, all data is lost at exit.", flush=True)
+        say("REDIS_URL is not set: using the embedded in-process fakeredis with Lua, one worker; "
+            "nothing is persisted, all data is lost at exit.")
     else:
-        print(f"Using Redis at {settings.redis_url} with {settings.workers} worker(s).", flush=True)
-    print(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)", flush=True)
+        say(f"Using Redis at {_without_password(settings.redis_url)} with {settings.workers} worker(s).")
+    say(f"Serving on http://{settings.host}:{settings.port} (API docs at /docs)")
     if settings.workers > 1:
-        from hypercorn.run import run
+        from finance import metrics
+        from streams.supervisor import serve_workers
 
+        metrics_dir, made_here = metrics.prepare_multiprocess_dir()  # before the workers start
         config.application_path = "app:create_app()"
         config.workers = settings.workers
-        run(config)
+        try:
+            exit_code = serve_workers(config, settings)
+        finally:
+            if made_here:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+        if exit_code:
+            raise SystemExit(exit_code)
     else:
         from hypercorn.asyncio import serve
 

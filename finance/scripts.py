@@ -32,6 +32,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from finance import metrics
 from finance.clock import Instant
 from finance.connection import REDIRECT_ERRORS, UNAVAILABLE_ERRORS, pinned
 from finance.keys import EXTERNAL_ACCOUNT, Keys
@@ -44,6 +45,9 @@ LUA_PACKAGE = "lua"
 _KEY_LINE = re.compile(r"^-- KEYS\[(\d+)\](.*)$", re.MULTILINE)
 _ARG_LINE = re.compile(r"^-- ARGV\[(\d+)\](.*)$", re.MULTILINE)
 _NAMED = re.compile(r" ([a-z_][a-z0-9_]*): \S")
+# the scripts that move money (or hold or release it): counted by outcome in money_operations_total
+MONEY_MOVEMENTS = frozenset({"deposit_funds", "withdraw_funds", "fund_invoice", "buy_claim", "repay_invoice",
+                             "cancel_invoice", "place_bid", "withdraw_bid", "accept_bid"})
 
 # the scripts that change state on the money path: with REPLICA_ACKS, each answers only once replicated
 ACKNOWLEDGED_SCRIPTS = frozenset({
@@ -154,6 +158,7 @@ class LuaScript:
         self.redis = redis
         self.replica_acks = replica_acks
         self._script: AsyncScript = redis.register_script(self.source)
+        self.moves_money = name in MONEY_MOVEMENTS
 
     @property
     def sha(self) -> str:
@@ -165,10 +170,13 @@ class LuaScript:
                 f"{self.name}: header lists {self.header.keys_count} KEYS and {self.header.args_count} "
                 f"ARGV, call passed {len(keys)} and {len(args)}"
             )
-        if self.replica_acks is not None:
-            return await self._run_acknowledged(self.replica_acks, keys, args)
-        raw = await self._script(keys=keys, args=args)
-        return parse_reply(raw)
+        with metrics.ScriptCall(self.name, self.moves_money) as call:
+            if self.replica_acks is not None:
+                reply = await self._run_acknowledged(self.replica_acks, keys, args)
+            else:
+                reply = parse_reply(await self._script(keys=keys, args=args))
+            call.replayed = reply.replayed
+        return reply
 
     async def _run_acknowledged(self, acks: ReplicaAcks, keys: list[str], args: list[str | int]) -> Reply:
         """The script, then WAIT on the same connection; a success fewer replicas confirmed in time is

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 EMBEDDED = "embedded"
 FEE_BPS_MAX = 10_000  # the whole price
 BUYER_ACCEPTANCE_MODES = ("off", "required")
+LOG_FORMATS = ("text", "json")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -69,6 +70,11 @@ class Settings:
     # at most the timeout, and answers 503 replication_unconfirmed when fewer confirmed in time
     replica_acks: int = 0
     replica_acks_timeout_ms: int = 1_000
+    # operating it (docs/operations.md): /metrics asks for this bearer token when set (else loopback
+    # clients only); log lines as text or one JSON object each; how long a SIGTERM may take, in all
+    log_format: str = "text"
+    metrics_token: str = ""
+    shutdown_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -94,6 +100,10 @@ class Settings:
         if not 1 <= self.replica_acks_timeout_ms < self.redis_timeout_seconds * 1000:
             raise ValueError(f"REPLICA_ACKS_TIMEOUT_MS must be 1..{int(self.redis_timeout_seconds * 1000) - 1} "
                              f"(below the Redis timeout), got {self.replica_acks_timeout_ms}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if not 1 <= self.shutdown_timeout_seconds <= 3_600:
+            raise ValueError(f"SHUTDOWN_TIMEOUT_SECONDS must be 1..3600, got {self.shutdown_timeout_seconds}")
 
     @property
     def acceptance_required(self) -> bool:
@@ -144,4 +154,7 @@ class Settings:
             redis_cluster=_flag(env, "REDIS_CLUSTER"),
             replica_acks=_int(env, "REPLICA_ACKS", defaults.replica_acks),
             replica_acks_timeout_ms=_int(env, "REPLICA_ACKS_TIMEOUT_MS", defaults.replica_acks_timeout_ms),
+            log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
+            metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
+            shutdown_timeout_seconds=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", int(defaults.shutdown_timeout_seconds)),
         )

@@ -31,3 +31,12 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${packages[@]}" >/dev/null
   # the redis-server package starts a service on 6379; the tests never use it, they start their own
 fi
+
+# tests/system/test_body_limit.py drives curl as a client
+if [ "${1:-}" = "--with-redis" ] && ! command -v curl >/dev/null 2>&1; then
+  echo "curl not found: installing Debian's curl package" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq curl >/dev/null
+fi

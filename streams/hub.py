@@ -28,6 +28,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from finance import metrics
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 from finance.stream_ids import Order, id_of, order_of
@@ -107,6 +108,7 @@ class Feed:
             served = subscribers[start:start + slice_size] if len(subscribers) > slice_size else subscribers
             self._send(batch, wire, served)
             yield len(served)
+        metrics.fanned_out(self.name, [item[0][0] for item in batch], len(subscribers))
 
     def _send(self, batch: Batch, wire: bytes, subscribers: list[Subscriber]) -> None:
         floors = self.floors
@@ -237,6 +239,7 @@ class Hub:
                 await self.check_sessions()
             except UNAVAILABLE_ERRORS as error:  # the reader reports outages; try again next round
                 log.debug("session check skipped: %s", error)
+                metrics.redis_error("session_check")
 
     async def close_sockets(self, drain_seconds: float = 1.0) -> None:
         """Closes every socket with 1001 and takes no new ones; waits a moment for them to go."""

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from finance import metrics
 from finance.connection import UNAVAILABLE_ERRORS
 from streams.source import Entry
 
@@ -93,6 +94,7 @@ class Reader:
                     reply: Any = await self.redis.xread(streams, count=READ_COUNT, block=self.block_ms)
             except RETRY_ERRORS as error:
                 self._client_id = None  # a new connection has a new id
+                metrics.redis_error("stream_reader")
                 if self.available:
                     log.warning("stream reader: redis unavailable (%s); retrying", error)
                     self.available = False

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 _tweaked = False
 # how long a worker whose master died spends closing its sockets before it exits
 ORPHAN_CLOSE_SECONDS = 1.0
+# of SHUTDOWN_TIMEOUT_SECONDS: what the lifespan's stop may take after Hypercorn's graceful wait, and how
+# long before the timeout a process still stopping exits by itself (its master kills it at the timeout)
+LIFESPAN_STOP_SECONDS = 1.5
+EXIT_MARGIN_SECONDS = 0.5
 
 
 class _DeclinedDeflate(PerMessageDeflate):
@@ -77,10 +82,18 @@ def configure_hypercorn(config: Any, settings: Settings) -> None:
     config.read_timeout = max(2 * interval + 1, int(config.keep_alive_timeout))
 
 
+def configure_shutdown(config: Any, settings: Settings) -> None:
+    """Hypercorn's graceful wait for connections, inside SHUTDOWN_TIMEOUT_SECONDS with room for the
+    lifespan's own stop (the hub, the reader, Redis) after it."""
+    config.graceful_timeout = max(0.5, settings.shutdown_timeout_seconds - LIFESPAN_STOP_SECONDS)
+
+
 def shutdown_trigger(app: Quart) -> Callable[[], Awaitable[None]]:
-    """A ``shutdown_trigger`` for ``hypercorn.asyncio.serve``: on SIGINT or SIGTERM, first closes every
-    socket with 1001 (Going Away), then lets Hypercorn shut down. Without it, Hypercorn would hold open
-    sockets through its graceful timeout and then drop them without a close frame."""
+    """A ``shutdown_trigger`` for Hypercorn (``serve``, and each worker of streams/supervisor.py): on SIGINT
+    or SIGTERM it returns at once, so Hypercorn stops accepting, closes idle connections and waits for
+    requests in flight; meanwhile every socket is closed with 1001 (Going Away: clients resume elsewhere
+    with ``since``). Without it, Hypercorn would hold open sockets through its graceful timeout and then
+    drop them without a close frame. The process exits by SHUTDOWN_TIMEOUT_SECONDS whatever happens."""
 
     async def trigger() -> None:
         signalled = asyncio.Event()
@@ -88,11 +101,28 @@ def shutdown_trigger(app: Quart) -> Callable[[], Awaitable[None]]:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signal_number, signalled.set)
         await signalled.wait()
+        market = app.extensions.get("market")
+        settings = market.settings if market is not None else Settings()
+        _exit_at_the_latest(settings.shutdown_timeout_seconds - EXIT_MARGIN_SECONDS)
+        log.info("stopping: no new connections, sockets closed with 1001, requests in flight finished")
         hub: Hub | None = app.extensions.get("hub")
         if hub is not None:
-            await hub.close_sockets()
+            app.extensions["closing_sockets"] = loop.create_task(hub.close_sockets(), name="close-sockets")
 
     return trigger
+
+
+def _exit_at_the_latest(seconds: float) -> None:
+    """A thread, so that it fires even when the event loop is stuck."""
+
+    def exit_now() -> None:
+        log.warning("still stopping after %.1f s: exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(max(0.1, seconds), exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def exit_with_master(app: Quart) -> None:

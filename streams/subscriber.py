@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+from finance import metrics
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_TOO_SLOW: Final = 4008
+# what each close code means, for the socket's log line (None: the client went away first)
+CLOSE_REASONS: Final = {CLOSE_GOING_AWAY: "server_stopping", CLOSE_TRY_AGAIN_LATER: "try_again_later",
+                        CLOSE_UNAUTHORIZED: "session_ended", CLOSE_TOO_SLOW: "slow_consumer", None: "client_closed"}
 
 Send = Callable[[str], Awaitable[None]]
 # a queue may pass its bound this many times over while its socket's transport is not backed up
@@ -53,6 +57,16 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
     return True
 
 
+def _cancel_was_swallowed() -> bool:
+    """Whether this task was asked to stop and went on anyway. Python 3.11's ``asyncio.wait_for``, which
+    redis-py wraps around every command it sends, returns the result and drops a cancellation that lands
+    just as the send completes (gh-86296, fixed in 3.12). A socket handler cancelled that way (its client
+    gone, during a Redis call of the handshake or the replay) would go on to pump for ever, holding its
+    subscription; the task still counts the request (``cancelling()``), so the pump refuses to start."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Subscriber:
     __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_max", "user_id", "writer")
 
@@ -70,6 +84,7 @@ class Subscriber:
         if self.close_code is not None:
             return
         if len(self.queue) >= self.queue_max and self._backed_up():
+            metrics.slow_consumer_closed()
             self.close(CLOSE_TOO_SLOW)
             return
         self.direct = None  # what comes after this frame waits for it in the queue
@@ -103,6 +118,8 @@ class Subscriber:
     async def pump(self, send: Send, writer: DirectWriter | None = None) -> int:
         """Sends queued frames in order until the socket is asked to close; returns the close code.
         With a ``writer``, the hub writes to it directly whenever the queue is empty."""
+        if _cancel_was_swallowed():
+            raise asyncio.CancelledError()
         loop = asyncio.get_running_loop()
         queue = self.queue
         self.writer = writer

@@ -16,7 +16,9 @@ from typing import Final
 import msgspec
 from quart import Blueprint, Response, current_app, websocket
 
+from finance import metrics
 from finance.api.errors import error_response, unavailable_response
+from finance.api.observability import request_id, socket_event
 from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
@@ -26,7 +28,7 @@ from streams.asgi import frame_sender
 from streams.direct import direct_writer
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import MARKET, USER, Hub, HubClosed, ReplayGap
-from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
+from streams.subscriber import CLOSE_REASONS, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("websocket", __name__)
@@ -34,6 +36,7 @@ blueprint = Blueprint("websocket", __name__)
 CLIENT_FRAME_BYTES_MAX: Final = 4_096
 CLOSE_SECONDS_MAX: Final = 1.0
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
+TRANSPORT: Final = "ws"  # the sockets_open label of this route
 
 
 class ClientFrame(msgspec.Struct):
@@ -86,13 +89,20 @@ async def ws() -> Response | None:
         subscription = await the_hub.subscribe(user.id, since, market_since, user.session_key)
     except DomainError as error:  # unauthorized (401) or invalid_query (400)
         return error_response(error.outcome, error.message)
-    except UNAVAILABLE:
+    except UNAVAILABLE as error:
+        if not isinstance(error, HubClosed):
+            metrics.redis_error("websocket")
         return unavailable_response("live events are unavailable; retry shortly")
 
     subscriber = subscription.subscriber
     receiver: asyncio.Task[None] | None = None
+    the_request_id = request_id(websocket.headers)
+    opened = False
     try:
         await websocket.accept()
+        opened = True
+        metrics.socket_opened(TRANSPORT)
+        socket_event("socket_open", the_request_id, user.id, transport=TRANSPORT, recovered=subscription.recovered)
         starts = subscription.starts
         await websocket.send(hello_frame(user.id, subscription.recovered, starts[USER], starts[MARKET]))
         receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
@@ -103,6 +113,7 @@ async def ws() -> Response | None:
             subscriber.close(CLOSE_TOO_SLOW)
         except UNAVAILABLE_ERRORS as error:
             log.warning("websocket replay: redis unavailable: %s", error)
+            metrics.redis_error("websocket")
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
         # after hello and replay: from here on the hub may write this socket's live frames directly
         code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), direct_writer(websocket.scope))
@@ -115,4 +126,8 @@ async def ws() -> Response | None:
         if receiver is not None:
             receiver.cancel()
         the_hub.unsubscribe(subscription)
+        if opened:
+            metrics.socket_closed(TRANSPORT)
+            socket_event("socket_close", the_request_id, user.id, transport=TRANSPORT, code=subscriber.close_code,
+                         reason=CLOSE_REASONS.get(subscriber.close_code, "other"))
     return None

@@ -9,6 +9,7 @@ from quart import Quart, Response
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from finance import metrics
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.outcomes import LAYER_OUTCOMES, DomainError, Outcome
 
@@ -121,4 +122,5 @@ def register_error_handlers(app: Quart) -> None:
 
 async def _unavailable(error: Exception) -> Response:
     log.warning("redis unavailable: %s", error)
+    metrics.redis_error("http")
     return unavailable_response()

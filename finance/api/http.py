@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import msgspec
-from quart import Response, current_app, request
+from quart import Response, current_app, g, request
 from quart_schema import document_request, security_scheme
 from werkzeug.routing import BaseConverter
 
@@ -119,6 +119,7 @@ def authenticated(*roles: Role, checked_by_script: bool = False) -> Callable[[Ha
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             user = await users.authenticate(market(), bearer_token(), checked_by_script=checked_by_script)
+            g.user_id = user.id  # for the request's log line
             if roles:
                 users.require_role(user, *roles)
             try:

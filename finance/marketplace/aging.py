@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from finance import metrics
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
 
@@ -35,4 +36,5 @@ async def run_forever(market: Market) -> None:
                 log.info("aged invoices: %s", counts)
         except UNAVAILABLE_ERRORS as error:
             log.warning("aging skipped, Redis unavailable: %s", error)
+            metrics.redis_error("aging")
         await asyncio.sleep(interval)
