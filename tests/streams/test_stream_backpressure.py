@@ -43,11 +43,13 @@ def frames_of(data: bytes) -> list[tuple[int, bytes]]:
     found, offset = [], 0
     while offset + 2 <= len(data):
         opcode, length = data[offset] & 0x0F, data[offset + 1] & 0x7F
-        header = 2
+        header = {126: 4, 127: 10}.get(length, 2)
+        if offset + header > len(data):  # the extended length itself has not all arrived yet
+            break
         if length == 126:
-            length, header = struct.unpack_from("!H", data, offset + 2)[0], 4
+            length = struct.unpack_from("!H", data, offset + 2)[0]
         elif length == 127:
-            length, header = struct.unpack_from("!Q", data, offset + 2)[0], 10
+            length = struct.unpack_from("!Q", data, offset + 2)[0]
         if offset + header + length > len(data):
             break
         found.append((opcode, data[offset + header: offset + header + length]))
