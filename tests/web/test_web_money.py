@@ -147,6 +147,35 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     button.click()
     expect(page.locator(".top .balance")).to_have_text("₹2,001.00")
     assert len(keys) == 3 and keys[2] != keys[0]
+    # both deposits are listed, newest first, each once, with the balance after it
+    rows = page.get_by_role("table", name="Wallet transactions, newest first").get_by_role("row")
+    expect(rows).to_have_count(3)  # the heading and two deposits
+    expect(rows.nth(1)).to_contain_text("+₹1,000.50")
+    expect(rows.nth(1)).to_contain_text("₹2,001.00")
+    expect(rows.nth(2)).to_contain_text("₹1,000.50")
+
+
+def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Browser, server: WebServer) -> None:
+    investor = server.sign_up("investor", "Waiting")
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    page.get_by_role("link", name="Wallet").click()
+    held: list[Route] = []
+    page.route("**/api/wallet/deposit", lambda route: held.append(route))
+    form = page.get_by_role("form", name="Deposit")
+    form.get_by_label("Amount to deposit (₹)").fill("500")
+    button = form.get_by_role("button", name="Deposit")
+    button.click()
+    expect(button).to_be_disabled()
+    button.click(force=True)  # a second click while it waits sends nothing
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(button).to_be_enabled()
+    expect(page.locator(".top .balance")).to_have_text("₹500.00")
+    assert server.balance(investor) == 500 * RUPEE
+    tab.assert_no_console_errors()
+    tab.context.close()
     tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
     tab.context.close()
 

@@ -239,3 +239,20 @@ def test_a_phone_width_investor_can_fund(browser: Browser, server: WebServer) ->
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     tab.assert_no_console_errors()
     tab.context.close()
+
+
+def test_the_seller_cancels_a_listed_invoice_and_the_marketplace_sees_it_close(browser: Browser,
+                                                                              server: WebServer) -> None:
+    seller, buyer, investor, _ = parties(server, "CAN")
+    number = f"CAN-{seller.id[-6:]}"
+    seller_tab, investor_tab = signed_in(browser, server, seller), signed_in(browser, server, investor)
+    list_invoice(seller_tab.page, buyer, number, "1,00,000", "95,000")
+    market_row = investor_tab.page.get_by_role("row").filter(has_text=number)
+    expect(market_row.get_by_role("button", name=f"Invest in {number}")).to_be_enabled()
+    seller_tab.page.get_by_role("button", name=f"Cancel {number}").click()
+    expect(seller_tab.page.get_by_role("row").filter(has_text=number)).to_contain_text("cancelled")
+    expect(market_row).to_contain_text("cancelled")
+    expect(market_row.get_by_role("button", name=f"Invest in {number}")).to_be_disabled()
+    for tab in (seller_tab, investor_tab):
+        tab.assert_no_console_errors()
+        tab.context.close()
