@@ -61,17 +61,18 @@ export function select(label, options, attributes = {}) {
   return { wrapper, input: control };
 }
 
+const dateFormat = new Intl.DateTimeFormat('en-IN', { day: '2-digit', month: 'short', year: 'numeric', timeZone: 'UTC' });
+const dateTimeFormat = new Intl.DateTimeFormat('en-IN', {
+  day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Kolkata',
+});
+
+// dates (due dates are UTC days) and times (shown in India's time), each formatter made once
 export function formatDate(iso) {
-  if (!iso) return '—';
-  const date = new Date(iso);
-  return date.toLocaleDateString('en-IN', { day: '2-digit', month: 'short', year: 'numeric', timeZone: 'UTC' });
+  return iso ? dateFormat.format(new Date(iso)) : '—';
 }
 
 export function formatDateTime(iso) {
-  if (!iso) return '—';
-  return new Date(iso).toLocaleString('en-IN', {
-    day: '2-digit', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Kolkata',
-  });
+  return iso ? dateTimeFormat.format(new Date(iso)) : '—';
 }
 
 // Whole days from now to the due date (0 on the day, negative once past).

@@ -12,6 +12,10 @@ import { investPanel } from './invest.js';
 
 const PAGE = 50;
 const NEW_HIGHLIGHT_MS = 5000;
+// the table keeps at most this many rows: a burst of listings makes the oldest (last) rows leave, and
+// "Load more" brings them back from where the table now ends (a longer table costs the browser a
+// layout of every row for each arrival)
+const ROWS_MAX = 300;
 const SORTS = [['newest', 'Newest first'], ['amount', 'Face value, smallest first'], ['dueDate', 'Due date, soonest first']];
 
 export function mount(root, { scope, setBalance }) {
@@ -146,10 +150,17 @@ export function mount(root, { scope, setBalance }) {
     }
   }
 
+  // The API's order: by the sort's score, ties by id (both descending for newest, ascending otherwise).
   function sortKey(invoice) {
     if (filters.sort === 'amount') return invoice.amount;
     if (filters.sort === 'dueDate') return Date.parse(invoice.dueDate);
-    return -Date.parse(invoice.timestamp ?? invoice.createdAt);
+    return -Date.parse(invoice.timestamp ?? invoice.acceptedAt ?? invoice.createdAt);
+  }
+
+  function comesBefore(one, other) {
+    const [a, b] = [sortKey(one), sortKey(other)];
+    if (a !== b) return a < b;
+    return filters.sort === 'newest' || !filters.sort ? one.id > other.id : one.id < other.id;
   }
 
   // live events, in one batch per animation frame
@@ -171,8 +182,28 @@ export function mount(root, { scope, setBalance }) {
       }
       if (panel && panel.invoiceId === frame.data.id) panel.update(frame.data);
     }
-    if (added) summary.textContent = `${added} new listing${added === 1 ? '' : 's'} just arrived.`;
+    if (added) {
+      trim();
+      summary.textContent = `${added} new listing${added === 1 ? '' : 's'} just arrived.`;
+    }
   });
+
+  function trim() {
+    if (rows.size <= ROWS_MAX) return;
+    const ordered = [...rows.entries()];
+    for (const [id, entry] of ordered.slice(ROWS_MAX)) {
+      entry.tr.remove();
+      rows.delete(id);
+    }
+    cursor = cursorOf(ordered[ROWS_MAX - 1][1].invoice);
+    more.hidden = false;
+  }
+
+  // The API's cursor for "after this invoice" in the current sort: its score in that sort's index and
+  // its id (docs/api.md): the listing time for newest, the face value, or the due date.
+  function cursorOf(invoice) {
+    return `${Math.abs(sortKey(invoice))}:${invoice.id}`;
+  }
 
   // the highlight of a live listing lasts a few seconds; one timer clears them all, oldest first
   const highlighted = []; // [shown at, row]
@@ -184,10 +215,9 @@ export function mount(root, { scope, setBalance }) {
   // Places a live listing where the current sort puts it among the loaded rows; one that sorts after
   // the last loaded row waits for "Load more" (the API returns it there).
   function insertSorted(entry) {
-    const key = sortKey(entry.invoice);
     let before = null;
     for (const other of rows.values()) {
-      if (sortKey(other.invoice) > key) { before = other; break; }
+      if (comesBefore(entry.invoice, other.invoice)) { before = other; break; }
     }
     if (!before && cursor) return false;
     if (before) body.insertBefore(entry.tr, before.tr);

@@ -1,0 +1,62 @@
+"""The marketplace table under a burst of live listings: it keeps at most 300 rows (the oldest leave),
+and "Load more" continues from where the table now ends, so every listed invoice is shown exactly once,
+in the API's order."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from playwright.sync_api import Browser, expect
+
+from tests.helpers.web import RUPEE, WebServer, signed_in
+
+ROWS_MAX = 300  # web/js/views/market.js
+
+
+def shown_numbers(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator("table.market tbody tr th[scope=row]").evaluate_all(
+        "cells => cells.map(cell => cell.firstChild.textContent)")
+
+
+def test_a_burst_trims_the_table_and_load_more_continues_without_gap_or_repeat(browser: Browser,
+                                                                                server: WebServer) -> None:
+    seller = server.sign_up("seller", "Paging Seller")
+    buyer = server.sign_up("buyer", "Paging Buyer")
+    investor = server.sign_up("investor", "Paging Investor")
+
+    def create(n: int) -> None:
+        server.create_invoice(seller, buyer, f"P-{n:04d}", (1_000 + n) * RUPEE, 900 * RUPEE, days=10 + n % 50)
+
+    for n in range(40):
+        create(n)
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    expect(page.locator("table.market tbody tr")).to_have_count(40)
+    more = page.get_by_role("button", name="Load more")
+    expect(more).to_be_hidden()
+
+    with ThreadPoolExecutor(8) as pool:  # a burst of 300 listings while the page watches
+        list(pool.map(create, range(40, 340)))
+    expect(page.locator("table.market tbody tr")).to_have_count(ROWS_MAX)
+    expect(more).to_be_visible()
+    expected = [invoice["invoiceNumber"] for invoice in all_listed(server, investor.token)]
+    assert len(expected) == 340
+    assert shown_numbers(page) == expected[:ROWS_MAX]  # the newest 300, in the API's order
+
+    more.click()
+    expect(page.locator("table.market tbody tr")).to_have_count(340)
+    assert shown_numbers(page) == expected
+    expect(more).to_be_hidden()
+    tab.assert_no_console_errors()
+    tab.context.close()
+
+
+def all_listed(server: WebServer, token: str) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    cursor = ""
+    while True:
+        page = server.api("GET", f"/api/invoices/marketplace?limit=100{'&cursor=' + cursor if cursor else ''}", token)
+        found += page["invoices"]
+        if not page["nextCursor"]:
+            return found
+        cursor = page["nextCursor"]
