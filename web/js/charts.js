@@ -45,16 +45,3 @@ export function barChart(series, metric, title) {
   if (max > 0) chart.append(svg('text', { x: width - left, y: top - 2, class: 'chart-label', 'text-anchor': 'end' }, `max ${formatPaise(max)}`));
   return chart;
 }
-
-// A horizontal bar of parts of a whole (e.g. funded / remaining), with a text legend.
-export function shareBar(parts, label) {
-  const total = parts.reduce((sum, part) => sum + part.value, 0);
-  const chart = svg('svg', { viewBox: '0 0 300 14', role: 'img', class: 'share-bar', 'aria-label': label, preserveAspectRatio: 'none' });
-  let x = 0;
-  for (const part of parts) {
-    const width = total === 0 ? 0 : (part.value / total) * 300;
-    chart.append(svg('rect', { x, y: 0, width, height: 14, class: part.className }));
-    x += width;
-  }
-  return chart;
-}
