@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 from quart import Blueprint, Response, request
 from quart_schema import hide
@@ -36,14 +37,27 @@ class Asset:
     etag: str
 
 
+def _walk(folder: Traversable, prefix: str = "") -> dict[str, Asset]:
+    found: dict[str, Asset] = {}
+    for entry in folder.iterdir():
+        name = prefix + entry.name
+        if entry.is_dir():
+            found |= _walk(entry, name + "/")
+        elif name.endswith(tuple(_TYPES)):
+            body = entry.read_bytes()
+            found[name] = Asset(body, _TYPES[name[name.rfind("."):]], hashlib.sha256(body).hexdigest()[:20])
+    return found
+
+
 @cache
+def _assets() -> dict[str, Asset]:
+    """Every file of the web package, read once (a few hundred KB): no lookup ever touches the disk,
+    and a name that is not there costs a dict miss, not a cache entry."""
+    return _walk(resources.files("web"))
+
+
 def _asset(name: str) -> Asset | None:
-    found = resources.files("web").joinpath(*name.split("/"))
-    if not found.is_file():
-        return None
-    body = found.read_bytes()
-    suffix = name[name.rfind("."):]
-    return Asset(body, _TYPES[suffix], hashlib.sha256(body).hexdigest()[:20])
+    return _assets().get(name)
 
 
 def _serve(asset: Asset) -> Response:

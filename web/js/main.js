@@ -81,7 +81,7 @@ function renderHeader() {
   const links = ROUTES[user.role].map(([name, text]) => h('a', { href: `#/${name}`, dataset: { route: name } }, text));
   app.connection = h('span', { class: 'connection connecting', role: 'status', 'aria-live': 'polite' }, CONNECTION_TEXT.connecting);
   app.balanceElement = h('a', { class: 'balance', href: '#/wallet', title: 'Wallet balance' }, '…');
-  const signOut = h('button', { type: 'button', class: 'quiet', onclick: () => signOutEverywhere(signOut) }, 'Sign out');
+  const signOut = h('button', { type: 'button', class: 'quiet', onclick: () => signOut(signOut) }, 'Sign out');
   const bell = notifications.mount(app);
   replaceChildren(top,
     h('div', { class: 'brand' }, 'Invoice Finance'),
@@ -162,7 +162,7 @@ function updateBalanceFrom(frame) {
   else if (typeof frame.data?.newBalance === 'number') setBalance(frame.data.newBalance);
 }
 
-async function signOutEverywhere(button) {
+async function signOut(button) {
   button.disabled = true;
   try {
     await call('POST', '/api/auth/logout');
