@@ -324,6 +324,7 @@ class PortfolioTotalsOut(Response):
     realized: int
     realized_profit: int
     active: int
+    reserved: int
     count: int
     defaulted: int
 
