@@ -23,7 +23,7 @@ from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
-from streams.direct import direct_writer
+from streams.direct import DirectWriter, direct_writer
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
@@ -33,6 +33,8 @@ blueprint = Blueprint("websocket", __name__)
 
 CLIENT_FRAME_BYTES_MAX: Final = 4_096
 CLOSE_SECONDS_MAX: Final = 1.0
+# how long a socket closed by the server waits for the client's answering close before the connection goes
+CLOSE_REPLY_SECONDS_MAX: Final = 5.0
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 
 
@@ -76,6 +78,21 @@ async def _answer_client_frames(subscriber: Subscriber) -> None:
         subscriber.push(answer(await websocket.receive()))
 
 
+async def _close(code: int, writer: DirectWriter | None) -> None:
+    """Closes the socket with ``code``. On the fast path the close frame goes into the transport at once,
+    however backed up it is (streams/direct.py), and the route then waits, a bounded time, for the client's
+    answering close (Quart cancels this task when it comes): a client that reads slowly reads its way to
+    the close frame, and the connection is not cut under it (closing a socket whose client is still
+    sending resets it, and the reset throws away what the client had not read yet: 1006, not 4008)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_REPLY_SECONDS_MAX):
+            if writer is not None and await writer.close(code):
+                await asyncio.sleep(CLOSE_REPLY_SECONDS_MAX)
+    with contextlib.suppress(Exception):  # the fallback; after a direct close frame, Hypercorn sends nothing
+        async with asyncio.timeout(CLOSE_SECONDS_MAX):
+            await websocket.close(code)
+
+
 @blueprint.websocket("/ws")
 async def ws() -> Response | None:
     the_hub = hub()
@@ -104,12 +121,11 @@ async def ws() -> Response | None:
             log.warning("websocket replay: redis unavailable: %s", error)
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
         # after hello and replay: from here on the hub may write this socket's live frames directly
-        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), direct_writer(websocket.scope))
+        writer = direct_writer(websocket.scope)
+        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), writer)
         # out of the fan-out at once: the close frame may take a while to reach a client that stopped reading
         the_hub.unsubscribe(subscription)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_SECONDS_MAX):
-                await websocket.close(code)
+        await _close(code, writer)
     finally:
         if receiver is not None:
             receiver.cancel()
