@@ -18,6 +18,7 @@ from finance.connection import connect
 from finance.market import Market
 from finance.settings import Settings
 from streams.hub import Hub
+from streams.lean import stop_heartbeats
 
 
 def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> Hub:
@@ -30,3 +31,4 @@ def start_hub(market: Market, settings: Settings, redis_server: Any = None) -> H
 
 async def stop_hub(hub: Hub) -> None:
     await hub.stop()
+    await stop_heartbeats(hub)

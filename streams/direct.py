@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
@@ -45,6 +45,14 @@ def text_frame(frame: str) -> bytes:
     if length < 65_536:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+class FrameWriter(Protocol):
+    """Where the hub writes a socket's frame bytes: a DirectWriter, or a lean socket (streams/lean.py)."""
+
+    def ready(self) -> bool: ...
+
+    def write(self, wire: bytes) -> bool: ...
 
 
 class DirectWriter:

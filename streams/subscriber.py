@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
-    from streams.direct import DirectWriter
+    from streams.direct import FrameWriter
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
@@ -38,7 +38,7 @@ QUEUE_SLACK: Final = 4
 QUEUE_BYTES_MAX: Final = 1024 * 1024
 
 
-def _write_queued(queue: deque[str], writer: DirectWriter) -> int:
+def write_queued(queue: deque[str], writer: FrameWriter) -> int:
     """Writes the frames at the head of the queue (up to WRITE_BATCH_BYTES_MAX) to the transport in one
     write, when it takes them at once, and takes them off the queue; returns their length as queued
     (0: it did not)."""
@@ -57,8 +57,8 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> int:
 
 
 class Subscriber:
-    __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_bytes", "queue_bytes_max",
-                 "queue_max", "user_id", "writer")
+    __slots__ = ("_deadline", "_waiter", "close_code", "direct", "notify", "queue", "queue_bytes",
+                 "queue_bytes_max", "queue_max", "user_id", "writer")
 
     def __init__(self, user_id: str, queue_max: int, queue_bytes_max: int = QUEUE_BYTES_MAX) -> None:
         self.user_id = user_id
@@ -69,8 +69,10 @@ class Subscriber:
         self.close_code: int | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: asyncio.Timeout | None = None
-        self.writer: DirectWriter | None = None  # the socket's transport, where the fast path exists
-        self.direct: DirectWriter | None = None  # the writer while the hub may use it (see above)
+        self.writer: FrameWriter | None = None  # the socket's transport, where the fast path exists
+        self.direct: FrameWriter | None = None  # the writer while the hub may use it (see above)
+        # instead of a pump task: called when a frame is queued or the socket is asked to close
+        self.notify: Callable[[], None] | None = None
 
     def push(self, frame: str) -> None:
         if self.close_code is not None:
@@ -87,6 +89,8 @@ class Subscriber:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        elif self.notify is not None:
+            self.notify()
 
     def _backed_up(self) -> bool:
         """Whether a full queue means a slow client: its transport is backed up (or there is no transport
@@ -109,8 +113,10 @@ class Subscriber:
             self._deadline.reschedule(asyncio.get_running_loop().time())
         elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        elif self.notify is not None:
+            self.notify()
 
-    async def pump(self, send: Send, writer: DirectWriter | None = None) -> int:
+    async def pump(self, send: Send, writer: FrameWriter | None = None) -> int:
         """Sends queued frames in order until the socket is asked to close; returns the close code.
         With a ``writer``, the hub writes to it directly whenever the queue is empty."""
         loop = asyncio.get_running_loop()
@@ -120,7 +126,7 @@ class Subscriber:
             async with asyncio.timeout(None) as self._deadline:
                 while self.close_code is None:
                     if queue:
-                        if writer is not None and (written := _write_queued(queue, writer)):
+                        if writer is not None and (written := write_queued(queue, writer)):
                             self.queue_bytes -= written
                             continue
                         frame = queue.popleft()

@@ -13,36 +13,29 @@ import contextlib
 import logging
 from typing import Final
 
-import msgspec
 from quart import Blueprint, Response, current_app, websocket
 
 from finance.api.errors import error_response, unavailable_response
 from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
-from finance.outcomes import DomainError, Outcome
+from finance.outcomes import DomainError
 from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
+from streams.client_frames import answer
 from streams.direct import DirectWriter, direct_writer
-from streams.envelope import PONG, error_frame, hello_frame
+from streams.envelope import hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
+from streams.lean import detach, heartbeats_of
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("websocket", __name__)
 
-CLIENT_FRAME_BYTES_MAX: Final = 4_096
 CLOSE_SECONDS_MAX: Final = 1.0
 # how long a socket closed by the server waits for the client's answering close before the connection goes
 CLOSE_REPLY_SECONDS_MAX: Final = 5.0
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
-
-
-class ClientFrame(msgspec.Struct):
-    type: str
-
-
-_decode_client_frame = msgspec.json.Decoder(ClientFrame).decode
 
 
 def hub() -> Hub:
@@ -60,17 +53,8 @@ def _since(name: str) -> Order | None:
     return cursor_order(websocket.args.get(name) or None, name, clamp=False)
 
 
-def answer(message: str | bytes) -> str:
-    """The reply to one client frame: pong to a ping, an error frame to anything else."""
-    if len(message) > CLIENT_FRAME_BYTES_MAX:
-        return error_frame(Outcome.FRAME_TOO_LARGE, f"frames are at most {CLIENT_FRAME_BYTES_MAX} bytes")
-    try:
-        frame = _decode_client_frame(message)
-    except msgspec.DecodeError:  # ValidationError included: not JSON, or no string "type"
-        return error_frame(Outcome.MALFORMED_FRAME, 'send JSON such as {"type":"ping"}')
-    if frame.type == "ping":
-        return PONG
-    return error_frame(Outcome.UNKNOWN_TYPE, f"unknown frame type {frame.type[:40]!r}; the only one is 'ping'")
+def _ping_seconds(market: Market) -> float:
+    return float(market.settings.websocket_ping_interval_seconds)
 
 
 async def _answer_client_frames(subscriber: Subscriber) -> None:
@@ -108,6 +92,7 @@ async def ws() -> Response | None:
 
     subscriber = subscription.subscriber
     receiver: asyncio.Task[None] | None = None
+    detached = False
     try:
         await websocket.accept()
         await websocket.send(hello_frame(user.id, subscription.recovered))
@@ -122,6 +107,10 @@ async def ws() -> Response | None:
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
         # after hello and replay: from here on the hub may write this socket's live frames directly
         writer = direct_writer(websocket.scope)
+        if writer is not None and detach(writer, subscriber, heartbeats_of(the_hub, _ping_seconds(market)),
+                                         lambda: the_hub.unsubscribe(subscription), CLOSE_REPLY_SECONDS_MAX):
+            detached = True
+            return None  # the socket lives on as a LeanSocket (streams/lean.py); Hypercorn and Quart let go
         code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), writer)
         # out of the fan-out at once: the close frame may take a while to reach a client that stopped reading
         the_hub.unsubscribe(subscription)
@@ -129,5 +118,6 @@ async def ws() -> Response | None:
     finally:
         if receiver is not None:
             receiver.cancel()
-        the_hub.unsubscribe(subscription)
+        if not detached:
+            the_hub.unsubscribe(subscription)
     return None

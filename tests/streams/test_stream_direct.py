@@ -24,6 +24,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from streams.asgi import SCOPE_KEY
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
 from streams.hub import FANOUT_SLICE, FANOUT_SLICE_BYTES, Feed, Hub
+from streams.lean import LeanSocket
 from streams.subscriber import CLOSE_TOO_SLOW, Subscriber
 from tests.conftest import Backend
 from tests.helpers.api import register
@@ -279,15 +280,15 @@ def test_the_hypercorn_attribute_chain_the_fast_path_walks_exists() -> None:
 async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[bytes] = []
-    real_write = DirectWriter.write
+    real_write = LeanSocket.write
 
-    def counting_write(self: DirectWriter, wire: bytes) -> bool:
+    def counting_write(self: LeanSocket, wire: bytes) -> bool:
         taken = real_write(self, wire)
         if taken:
             written.append(wire)
         return taken
 
-    monkeypatch.setattr(DirectWriter, "write", counting_write)
+    monkeypatch.setattr(LeanSocket, "write", counting_write)
     app = backend.app()
     async with serving(app, backend.settings()) as port:
         market = market_of(app)
@@ -297,10 +298,10 @@ async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
             assert json.loads(await ws.recv())["type"] == "hello"
             (subscription,) = hub.subscriptions
             writer = subscription.subscriber.writer
-            # the chain resolved to this very socket's transport: a Hypercorn upgrade that moves a link
-            # makes this None (the fallback) and fails here
-            assert isinstance(writer, DirectWriter)
-            assert isinstance(writer.stream, WSStream)
+            # the chain resolved to this very socket's transport and the socket went lean
+            # (streams/lean.py): a Hypercorn upgrade that moves a link makes this the fallback and fails here
+            assert isinstance(writer, LeanSocket)
+            assert writer.transport.get_protocol() is writer
             key = market.keys.market_stream()
             for n in range(50):
                 await market.redis.xadd(key, {"event": "bulk", "data": json.dumps({"n": n})})
