@@ -360,7 +360,12 @@ def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
     lean = LeanSocket(transport, subscriber, gone, close_seconds)
     transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES_MAX)
     transport.set_protocol(lean)
-    server.writer = _ReleasedWriter()  # Hypercorn's close frame, EOF and close go nowhere
+    released = _ReleasedWriter()
+    # asyncio's StreamWriter closes its transport when it is collected (StreamWriter.__del__): the one
+    # Hypercorn made must not take ours with it, so it is left holding a transport that is already closing
+    with contextlib.suppress(AttributeError):
+        server.writer._transport = released
+    server.writer = released  # Hypercorn's close frame, EOF and close go nowhere
     server.reader.feed_eof()  # its read loop ends, and with it its tasks; the transport stays ours
     _stop_hypercorns_pings(server)
     subscriber.writer = lean

@@ -5,6 +5,7 @@ still works, and it holds no task of its own."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import struct
@@ -128,6 +129,9 @@ async def test_under_hypercorn_a_socket_goes_lean_and_holds_no_task(backend: Bac
                 break
             await asyncio.sleep(0.05)
         assert all(isinstance(s.subscriber.writer, LeanSocket) for s in hub.subscriptions)
+        gc.collect()  # what Hypercorn leaves goes (its StreamWriter closed the transport when collected)
+        await asyncio.sleep(0.1)
+        assert len(hub.subscriptions) == 30
         # the client library's own tasks (2 a socket here, in this process) and the heartbeat: none of ours
         assert len(asyncio.all_tasks()) <= tasks_before + 1 + 30 * 2
         key = market.keys.market_stream()
