@@ -31,6 +31,7 @@ class ClientProcessConfig:
     lifetime_s: float  # a child stops by itself after this, whatever the parent does
     expect_hello: bool
     deflate: bool = False  # offer permessage-deflate, as browsers do
+    source_host: str | None = None  # the sockets' source address (127.0.0.x), for more ephemeral ports
 
 
 @dataclass
@@ -54,10 +55,11 @@ class ClientProcessResult:
     max_rss_kb: int = 0
 
 
-async def _connect(url: str, errors: Counter[str], deflate: bool) -> LeanWebSocket | None:
+async def _connect(url: str, errors: Counter[str], deflate: bool, source_host: str | None = None
+                   ) -> LeanWebSocket | None:
     for attempt in range(CONNECT_ATTEMPTS):
         try:
-            return await open_lean_websocket(url, deflate=deflate)
+            return await open_lean_websocket(url, deflate=deflate, source_host=source_host)
         except (OSError, TimeoutError) as exc:
             errors[type(exc).__name__ + (f" {exc}" if isinstance(exc, ConnectionRefusedError) else "")] += 1
             await asyncio.sleep(0.2 * (attempt + 1))
@@ -77,7 +79,7 @@ async def _child_main(config: ClientProcessConfig, pipe: multiprocessing.connect
 
     async def connect_one(url: str) -> LeanWebSocket | None:
         async with semaphore:
-            return await _connect(url, errors, config.deflate)
+            return await _connect(url, errors, config.deflate, config.source_host)
 
     opened = await asyncio.gather(*(connect_one(url) for url in config.urls))
     sockets = [socket for socket in opened if socket is not None]
@@ -235,6 +237,7 @@ class WsClientPool:
         lifetime_s: float = 600.0,
         expect_hello: bool = True,
         deflate: bool = False,
+        source_hosts: list[str] | None = None,  # one per process, round robin
     ) -> None:
         context = multiprocessing.get_context("spawn")
         processes = max(1, min(processes, len(urls))) if urls else 0
@@ -250,6 +253,7 @@ class WsClientPool:
                 lifetime_s=lifetime_s,
                 expect_hello=expect_hello,
                 deflate=deflate,
+                source_host=source_hosts[index % len(source_hosts)] if source_hosts else None,
             )
             process = context.Process(target=_child_entry, args=(config, child_end, counter), daemon=True)
             self._pipes.append(parent_end)
