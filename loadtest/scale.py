@@ -39,13 +39,16 @@ SOCKETS_PER_SOURCE = 20_000  # under the ~28,000 ephemeral ports of one source a
 
 
 def raise_file_limit(needed: int) -> tuple[int, int]:
+    """Raises RLIMIT_NOFILE to ``needed`` where allowed, else to the hard limit (said on stderr: a server
+    process then holds at most that many sockets, less the few files it has open anyway)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed:
-        new_hard = max(hard, needed)
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, new_hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, max(hard, needed)))
         except (ValueError, OSError) as error:
-            raise SystemExit(f"cannot raise RLIMIT_NOFILE to {needed} (soft {soft}, hard {hard}): {error}") from error
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            print(f"RLIMIT_NOFILE stays at its hard limit {hard} (wanted {needed}: {error}); each server "
+                  f"process holds fewer than {hard} sockets", file=sys.stderr, flush=True)
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 

@@ -39,7 +39,8 @@ from streams.subscriber import CLOSE_GOING_AWAY, Subscriber, write_queued
 
 log = logging.getLogger(__name__)
 
-PING_FRAME: Final = b"\x89\x00"  # FIN + ping, no payload: the same bytes for every socket
+PING_FRAME: Final = b"\x89\x00"
+HEARTBEAT_SLICE: Final = 256  # sockets pinged between pauses  # FIN + ping, no payload: the same bytes for every socket
 CLIENT_FRAME_BYTES_MAX: Final = 64 * 1024  # a client frame larger than this closes the socket (1009)
 CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_TOO_BIG: Final = 1009
@@ -320,12 +321,14 @@ class Heartbeats:
         while self.sockets:
             await asyncio.sleep(self.interval_seconds)
             now = loop.time()
-            for socket in list(self.sockets):
+            for served, socket in enumerate(list(self.sockets), start=1):
                 if now - socket.heard_at > silent_seconds_max:
                     socket.close(CLOSE_GOING_AWAY)
                     socket.transport.close()  # a peer that answers nothing will not answer the close
-                elif not socket.subscriber.queue and not socket.transport.is_closing():
+                elif not socket.transport.is_closing():
                     socket.transport.write(PING_FRAME)  # a whole frame, between whole frames
+                if served % HEARTBEAT_SLICE == 0:
+                    await asyncio.sleep(0)  # tens of thousands of sockets: let requests and events in
 
     async def stop(self, close_seconds: float = 1.0) -> None:
         with contextlib.suppress(TimeoutError):
