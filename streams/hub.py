@@ -34,6 +34,7 @@ from finance.stream_ids import Order, id_of, order_of
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 from streams.envelope import entry_frame
 from streams.reader import Reader
+from streams.shedding import Shedder
 from streams.source import Entry, StreamState, read_page, stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Subscriber
 
@@ -171,6 +172,7 @@ class Hub:
         self.closing = False
         self._served_since_pause = 0
         self._bytes_since_pause = 0
+        self.shedder = Shedder()
         self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
     # --- the reader's side -------------------------------------------------------------------------
@@ -202,6 +204,7 @@ class Hub:
         feed = self._feed_for(key, read_after)
         if feed is None:
             return
+        self.shedder.check(entries, self.subscriptions)  # too far behind: shed sockets (streams/shedding.py)
         for served, handed in feed.delivery(entries):
             self._served_since_pause += served
             self._bytes_since_pause += handed

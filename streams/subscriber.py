@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
+from streams.counts import COUNTS
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
@@ -106,6 +107,9 @@ class Subscriber:
             return
         self.close_code = code
         self.direct = None
+        if code == CLOSE_TOO_SLOW:
+            COUNTS.closed_too_slow += 1
+            COUNTS.frames_dropped += len(self.queue)
         self.queue.clear()
         self.queue_bytes = 0
         if self._deadline is not None:
