@@ -50,6 +50,8 @@ class ClientProcessResult:
     market_events_per_socket_min: int | None = None
     market_events_per_socket_max: int | None = None
     receipts: list[EventReceipts] = field(default_factory=list)
+    # per socket and stream: (stream, user id, first id, last id, distinct ids): loadtest/gaps.py
+    spans: list[tuple[str, str, str, str, int]] = field(default_factory=list)
     cpu_s: float = 0.0
     wall_s: float = 0.0
     max_rss_kb: int = 0
@@ -121,6 +123,8 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
         last_id: dict[str, tuple[int, int]] = {}
         seen: set[tuple[str, str]] = set()
         market_count = 0
+        user_id = ""
+        span: dict[str, list[Any]] = {}  # stream -> [first id, last id, count]
         result.deflate_accepted += socket.deflate_accepted
         for index, (received_at, payload) in enumerate(inflate_messages(socket)):
             result.frames += 1
@@ -131,6 +135,7 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 continue
             if frame.type == "hello":
                 result.hello += 1 if index == 0 else 0
+                user_id = frame.userId or ""
                 continue
             if frame.type == "error":
                 result.error_frames += 1
@@ -142,6 +147,12 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 result.duplicates += 1
                 continue
             seen.add(key)
+            stream_span = span.get(frame.stream)
+            if stream_span is None:
+                span[frame.stream] = [frame.id, frame.id, 1]
+            else:
+                stream_span[1] = frame.id
+                stream_span[2] += 1
             order = _id_order(frame.id)
             if order is not None:
                 if frame.stream in last_id and order <= last_id[frame.stream]:
@@ -159,6 +170,7 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 entries[key] = entry
             entry.received_at.append(received_at)
         market_counts.append(market_count)
+        result.spans += [(stream, user_id, first, last, count) for stream, (first, last, count) in span.items()]
         socket.messages = []
     if not expect_hello:
         result.hello = 0
@@ -189,6 +201,10 @@ class PoolResult:
     processes: list[ClientProcessResult]
 
     @property
+    def spans(self) -> list[tuple[str, str, str, str, int]]:
+        return [span for process in self.processes for span in process.spans]
+
+    @property
     def receipts(self) -> list[EventReceipts]:
         return [receipt for process in self.processes for receipt in process.receipts]
 
@@ -207,6 +223,8 @@ class PoolResult:
         wall_s = max((process.wall_s for process in self.processes), default=0.0)
         return {
             "processes": len(self.processes),
+            "sockets_closed_by_server": {code: count for code, count in close_codes.items()
+                                         if code not in ("None", "1000")},
             "sockets": total("sockets"),
             "connected": total("connected"),
             "hello": total("hello"),
