@@ -124,6 +124,9 @@ def render_table(result: dict[str, Any]) -> str:
             f"websockets: {clients['connected']}/{clients['sockets']} connected over {clients['processes']} "
             f"process(es), {clients['hello']} hello, {events['deliveries']} event deliveries, "
             f"duplicates {clients['duplicates']}, out of order {clients['out_of_order']}, "
+            f"gaps {events.get('gaps', {}).get('spans_with_gap', '-')} "
+            f"(of {events.get('gaps', {}).get('spans_checked', '-')} spans checked), "
+            f"closed by the server {clients.get('sockets_closed_by_server', {})}, "
             f"client CPU {clients['client_cpu_s']} s",
             f"{'event latency':<26}{'count':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}",
         ]
