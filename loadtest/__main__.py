@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(result))
     checks = result["checks"]
     passed = checks["double_fundings"] == 0 and checks["http_errors"] == 0
+    # a socket never sees a gap, a reorder or a duplicate in a stream (closed sockets included)
+    passed = passed and not checks.get("ws_gaps") and not checks.get("ws_out_of_order") \
+        and not checks.get("ws_duplicates")
     if "ledger" in checks:
         passed = passed and checks["ledger"]["ok"]
     return 0 if passed else 1

@@ -37,6 +37,8 @@ class FanoutPlan:
     client_processes: int = 2
     drain_s: float = 10.0
     deflate: bool = False
+    source_hosts: list[str] | None = None  # source addresses for the client processes (loadtest/scale.py)
+    connect_concurrency: int = 64  # per client process
 
 
 def baseline_trigger(session: aiohttp.ClientSession, base_url: str) -> Trigger:
@@ -67,15 +69,22 @@ def app_trigger(api: Api, seller: User, buyer: User, run_id: str) -> Trigger:
 
 
 async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan,
-                         server_pid: int | None = None) -> dict[str, Any]:
+                         server_pid: int | None = None,
+                         on_connected: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Latency of each measured broadcast to every socket; with ``server_pid``, the CPU the server's
-    process tree spent from the first measured broadcast to the last receipt, per socket per broadcast."""
+    process tree spent from the first measured broadcast to the last receipt, per socket per broadcast.
+    ``on_connected`` runs once every socket is open, before the first broadcast (its figures go under
+    "connected_state")."""
     cpu_start = wall_start = 0.0
-    pool = WsClientPool(urls, plan.client_processes, connect_concurrency=64, lifetime_s=900, deflate=plan.deflate)
+    pool = WsClientPool(urls, plan.client_processes, connect_concurrency=plan.connect_concurrency, lifetime_s=900,
+                        deflate=plan.deflate, source_hosts=plan.source_hosts)
+    connected_state: dict[str, Any] = {}
     try:
         connect_started = time.monotonic()
-        connected = await pool.start(timeout_s=300)
+        connected = await pool.start(timeout_s=600)
         connect_s = time.monotonic() - connect_started
+        if on_connected is not None:
+            connected_state = await on_connected()
         triggers, warmup = TriggerLog(), TriggerLog()
         failures = 0
         started = time.monotonic()
@@ -118,6 +127,7 @@ async def measure_fanout(urls: list[str], trigger: Trigger, plan: FanoutPlan,
             round(cpu_s * 1e6 / samples.deliveries, 2) if cpu_s is not None and samples.deliveries else None
         ),
         "client": totals,
+        "connected_state": connected_state,
     }
 
 

@@ -40,6 +40,7 @@ class EventData(msgspec.Struct):
 
 class Frame(msgspec.Struct):
     type: str
+    userId: str | None = None  # the hello's
     stream: str | None = None
     id: str | None = None
     event: str | None = None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.events import latency_samples
+from loadtest.gaps import check_spans
 from loadtest.scenario import LoadOutcome
 from loadtest.servers import PROJECT_ROOT
 from loadtest.stats import summarize
@@ -78,6 +79,12 @@ def build_result(outcome: LoadOutcome) -> dict[str, Any]:
                 event: summarize(values) for event, values in sorted(samples.trigger_ms_by_event.items())
             },
         }
+        if config.redis_url:  # every socket's events of each stream against the stream: no gap
+            result["events"]["gaps"] = check_spans(config.redis_url, outcome.ws_result.spans)
+        totals = result["events"]["clients"]
+        result["checks"]["ws_gaps"] = result["events"].get("gaps", {}).get("spans_with_gap", 0)
+        result["checks"]["ws_out_of_order"] = totals["out_of_order"]
+        result["checks"]["ws_duplicates"] = totals["duplicates"]
     return result
 
 
@@ -117,6 +124,9 @@ def render_table(result: dict[str, Any]) -> str:
             f"websockets: {clients['connected']}/{clients['sockets']} connected over {clients['processes']} "
             f"process(es), {clients['hello']} hello, {events['deliveries']} event deliveries, "
             f"duplicates {clients['duplicates']}, out of order {clients['out_of_order']}, "
+            f"gaps {events.get('gaps', {}).get('spans_with_gap', '-')} "
+            f"(of {events.get('gaps', {}).get('spans_checked', '-')} spans checked), "
+            f"closed by the server {clients.get('sockets_closed_by_server', {})}, "
             f"client CPU {clients['client_cpu_s']} s",
             f"{'event latency':<26}{'count':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}",
         ]

@@ -31,6 +31,7 @@ class ClientProcessConfig:
     lifetime_s: float  # a child stops by itself after this, whatever the parent does
     expect_hello: bool
     deflate: bool = False  # offer permessage-deflate, as browsers do
+    source_host: str | None = None  # the sockets' source address (127.0.0.x), for more ephemeral ports
 
 
 @dataclass
@@ -49,15 +50,18 @@ class ClientProcessResult:
     market_events_per_socket_min: int | None = None
     market_events_per_socket_max: int | None = None
     receipts: list[EventReceipts] = field(default_factory=list)
+    # per socket and stream: (stream, user id, first id, last id, distinct ids): loadtest/gaps.py
+    spans: list[tuple[str, str, str, str, int]] = field(default_factory=list)
     cpu_s: float = 0.0
     wall_s: float = 0.0
     max_rss_kb: int = 0
 
 
-async def _connect(url: str, errors: Counter[str], deflate: bool) -> LeanWebSocket | None:
+async def _connect(url: str, errors: Counter[str], deflate: bool, source_host: str | None = None
+                   ) -> LeanWebSocket | None:
     for attempt in range(CONNECT_ATTEMPTS):
         try:
-            return await open_lean_websocket(url, deflate=deflate)
+            return await open_lean_websocket(url, deflate=deflate, source_host=source_host)
         except (OSError, TimeoutError) as exc:
             errors[type(exc).__name__ + (f" {exc}" if isinstance(exc, ConnectionRefusedError) else "")] += 1
             await asyncio.sleep(0.2 * (attempt + 1))
@@ -77,7 +81,7 @@ async def _child_main(config: ClientProcessConfig, pipe: multiprocessing.connect
 
     async def connect_one(url: str) -> LeanWebSocket | None:
         async with semaphore:
-            return await _connect(url, errors, config.deflate)
+            return await _connect(url, errors, config.deflate, config.source_host)
 
     opened = await asyncio.gather(*(connect_one(url) for url in config.urls))
     sockets = [socket for socket in opened if socket is not None]
@@ -119,6 +123,8 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
         last_id: dict[str, tuple[int, int]] = {}
         seen: set[tuple[str, str]] = set()
         market_count = 0
+        user_id = ""
+        span: dict[str, list[Any]] = {}  # stream -> [first id, last id, count]
         result.deflate_accepted += socket.deflate_accepted
         for index, (received_at, payload) in enumerate(inflate_messages(socket)):
             result.frames += 1
@@ -129,6 +135,7 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 continue
             if frame.type == "hello":
                 result.hello += 1 if index == 0 else 0
+                user_id = frame.userId or ""
                 continue
             if frame.type == "error":
                 result.error_frames += 1
@@ -140,6 +147,12 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 result.duplicates += 1
                 continue
             seen.add(key)
+            stream_span = span.get(frame.stream)
+            if stream_span is None:
+                span[frame.stream] = [frame.id, frame.id, 1]
+            else:
+                stream_span[1] = frame.id
+                stream_span[2] += 1
             order = _id_order(frame.id)
             if order is not None:
                 if frame.stream in last_id and order <= last_id[frame.stream]:
@@ -157,6 +170,7 @@ def decode_results(sockets: list[LeanWebSocket], expect_hello: bool) -> ClientPr
                 entries[key] = entry
             entry.received_at.append(received_at)
         market_counts.append(market_count)
+        result.spans += [(stream, user_id, first, last, count) for stream, (first, last, count) in span.items()]
         socket.messages = []
     if not expect_hello:
         result.hello = 0
@@ -187,6 +201,10 @@ class PoolResult:
     processes: list[ClientProcessResult]
 
     @property
+    def spans(self) -> list[tuple[str, str, str, str, int]]:
+        return [span for process in self.processes for span in process.spans]
+
+    @property
     def receipts(self) -> list[EventReceipts]:
         return [receipt for process in self.processes for receipt in process.receipts]
 
@@ -205,6 +223,8 @@ class PoolResult:
         wall_s = max((process.wall_s for process in self.processes), default=0.0)
         return {
             "processes": len(self.processes),
+            "sockets_closed_by_server": {code: count for code, count in close_codes.items()
+                                         if code not in ("None", "1000")},
             "sockets": total("sockets"),
             "connected": total("connected"),
             "hello": total("hello"),
@@ -235,6 +255,7 @@ class WsClientPool:
         lifetime_s: float = 600.0,
         expect_hello: bool = True,
         deflate: bool = False,
+        source_hosts: list[str] | None = None,  # one per process, round robin
     ) -> None:
         context = multiprocessing.get_context("spawn")
         processes = max(1, min(processes, len(urls))) if urls else 0
@@ -250,6 +271,7 @@ class WsClientPool:
                 lifetime_s=lifetime_s,
                 expect_hello=expect_hello,
                 deflate=deflate,
+                source_host=source_hosts[index % len(source_hosts)] if source_hosts else None,
             )
             process = context.Process(target=_child_entry, args=(config, child_end, counter), daemon=True)
             self._pipes.append(parent_end)

@@ -292,8 +292,11 @@ class StampedTransport(asyncio.Transport):
             self._protocol.connection_lost(exc)
 
 
-async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool = False) -> LeanWebSocket:
-    """Connect to a ws:// URL (loopback only in this project) and wait for the 101."""
+async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool = False,
+                              source_host: str | None = None) -> LeanWebSocket:
+    """Connect to a ws:// URL (loopback only in this project) and wait for the 101. ``source_host`` (a
+    127.0.0.x address) gives the socket that source address: each has its own ~28,000 ephemeral ports,
+    so tens of thousands of sockets to one server port need several."""
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None:
         raise ValueError(f"only ws:// URLs are supported: {url}")
@@ -306,6 +309,8 @@ async def open_lean_websocket(url: str, timeout_s: float = 10.0, deflate: bool =
     sock = socket_module.socket(socket_module.AF_INET, socket_module.SOCK_STREAM)
     sock.setblocking(False)
     sock.setsockopt(socket_module.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    if source_host is not None:
+        sock.bind((source_host, 0))
     protocol = LeanWebSocket(host_header, target, deflate)
     transport: StampedTransport | None = None
     try:

@@ -36,7 +36,7 @@
 -- Derived keys: the invoice's escrow wallet and entries, the system accounts set; the investor's daily
 -- series, limits and exposure; when the claim fills the invoice: the seller's wallet, entries, stream,
 -- stats and daily series, the fees account's wallet and entries, each claim's investment and its
--- investor's stream, the fractional-by-deadline index.
+-- investor's stream and stats (reserved -> active), the fractional-by-deadline index.
 -- Returns: ok {invoice, investment, wallet} | unauthorized | idempotency_key_reused | invoice_not_found |
 --   own_invoice | invoice_not_listed | invoice_past_due | invoice_not_fractional | funding_deadline_passed |
 --   claim_out_of_range | insufficient_funds | balance_limit_exceeded | exposure_limit_exceeded
@@ -141,6 +141,8 @@ redis.call('HSET', invoice_key, 'fundedClaim', invoice.fundedClaim, 'paidIn', in
 bump(investor_stats_key, 'investmentCount', 1)
 bump(investor_stats_key, 'investedAmount', price)
 bump(investor_stats_key, 'expectedReturn', claim)
+bump(investor_stats_key, 'reservedCount', 1)  -- reserved until the invoice fills (then active) or is refunded
+bump(investor_stats_key, 'reservedAmount', price)
 bump_daily(investor_id, today, 'invested', price)
 emit(investor.stream, user_stream_maxlen, 'investmentSuccess', obj({
   'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'investmentId', S(investment_id),
@@ -164,6 +166,8 @@ else
   for _, holding in ipairs(holdings_of(invoice)) do
     if not counted[holding.investorId] then investors, counted[holding.investorId] = investors + 1, true end
     redis.call('HSET', KEY.investment(holding.id), 'status', 'active', 'activatedAt', now_iso)
+    bump(KEY.stats(holding.investorId), 'reservedCount', -1)
+    bump(KEY.stats(holding.investorId), 'reservedAmount', 0 - tonumber(holding.amount))  -- never -0
     emit(KEY.user_stream(holding.investorId), user_stream_maxlen, 'investmentActivated', obj({
       'investmentId', S(holding.id), 'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber),
       'claim', N(holding.claim), 'amount', N(holding.amount)}))

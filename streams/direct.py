@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
 
 from streams.asgi import SCOPE_KEY
 
@@ -44,6 +45,14 @@ def text_frame(frame: str) -> bytes:
     if length < 65_536:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+class FrameWriter(Protocol):
+    """Where the hub writes a socket's frame bytes: a DirectWriter, or a lean socket (streams/lean.py)."""
+
+    def ready(self) -> bool: ...
+
+    def write(self, wire: bytes) -> bool: ...
 
 
 class DirectWriter:
@@ -81,6 +90,44 @@ class DirectWriter:
         except Exception:  # a transport that refuses (after write_eof, say): the queue and the ASGI send
             return False
         return True
+
+
+    async def close(self, code: int) -> bool:
+        """Writes the close frame with ``code`` whenever the transport can still take it, backed up or not,
+        so that a slow client learns why it was dropped (4008) rather than seeing the connection cut (1006);
+        says whether it did. The frame goes after whatever is already in the transport's buffer. A send
+        of Hypercorn's waiting in drain() holding its lock has written its frame already, so ours lands
+        on a frame boundary; senders queued for the lock (a pong made before this close) go first. After
+        this, wsproto refuses every further send of Hypercorn's (a ping, a pong, its own close)."""
+        if not self._open():
+            return False
+        close_frame = self.connection.send(CloseConnection(code=code))
+        lock = self.lock
+        if lock is not None and _queued_for(lock):
+            async with lock:
+                return self._write_now(close_frame)
+        return self._write_now(close_frame)
+
+    def _open(self) -> bool:
+        return self.connection.state is _OPEN and not self.stream.closed and not self.transport.is_closing()
+
+    def _write_now(self, data: bytes) -> bool:
+        if self.stream.closed or self.transport.is_closing():
+            return False
+        try:
+            self.transport.write(data)
+        except Exception:
+            return False
+        return True
+
+
+def _queued_for(lock: asyncio.Lock) -> bool:
+    """Whether a task waits to acquire ``lock`` (asyncio keeps its waiters in ``_waiters``; where it does
+    not, assume one does: waiting for the lock is the safe side)."""
+    if not hasattr(lock, "_waiters"):
+        return lock.locked()
+    waiters = lock._waiters
+    return waiters is not None and any(not waiter.cancelled() for waiter in waiters)
 
 
 def direct_writer(scope: Mapping[str, Any]) -> DirectWriter | None:

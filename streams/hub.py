@@ -35,6 +35,7 @@ from finance.stream_ids import Order, id_of, order_of
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 from streams.envelope import entry_frame
 from streams.reader import Reader
+from streams.shedding import Shedder
 from streams.source import Entry, StreamState, read_page, stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Subscriber
 
@@ -43,8 +44,13 @@ log = logging.getLogger(__name__)
 REPLAY_PAGE: Final = 500
 USER: Final = "user"
 MARKET: Final = "market"
-# How many sockets the reader serves before it lets other tasks (HTTP requests above all) run.
+# How many sockets, and how many bytes of frames handed to them, the reader serves before it lets other
+# tasks (HTTP requests above all) run: a burst's 64 KB writes cost far more than one small frame each.
 FANOUT_SLICE: Final = 256
+FANOUT_SLICE_BYTES: Final = 1024 * 1024
+# after this long of fan-out with only yields between slices, a real rest of FANOUT_REST_SECONDS
+FANOUT_BUSY_SECONDS: Final = 0.010
+FANOUT_REST_SECONDS: Final = 0.010
 # (position, frame, frame bytes) of each entry in a batch
 Batch = list[tuple[Order, str, bytes]]
 
@@ -73,9 +79,10 @@ class Feed:
         for _ in self.delivery(entries):
             pass
 
-    def delivery(self, entries: list[Entry], slice_size: int = FANOUT_SLICE) -> Iterator[int]:
-        """Delivers ``entries``, pausing (yielding how many sockets it served) after every ``slice_size``
-        sockets, so that the caller can let other tasks run between slices.
+    def delivery(self, entries: list[Entry], slice_size: int = FANOUT_SLICE) -> Iterator[tuple[int, int]]:
+        """Delivers ``entries``, pausing (yielding how many sockets it served and the bytes it handed them)
+        after every ``slice_size`` sockets or FANOUT_SLICE_BYTES, so that the caller can let other tasks
+        run between slices.
 
         Each entry is encoded and framed once. Consecutive entries (up to WRITE_BATCH_BYTES_MAX of frames)
         go out as one batch: a socket on the fast path gets the batch's frames in one write, which is
@@ -100,14 +107,15 @@ class Feed:
         if batch:
             yield from self._deliver_batch(batch, slice_size)
 
-    def _deliver_batch(self, batch: Batch, slice_size: int) -> Iterator[int]:
+    def _deliver_batch(self, batch: Batch, slice_size: int) -> Iterator[tuple[int, int]]:
         self.position = batch[-1][0]
         subscribers = list(self.subscribers)
         wire = batch[0][2] if len(batch) == 1 else b"".join([item[2] for item in batch])
+        slice_size = max(1, min(slice_size, FANOUT_SLICE_BYTES // len(wire)))
         for start in range(0, len(subscribers), slice_size):
             served = subscribers[start:start + slice_size] if len(subscribers) > slice_size else subscribers
             self._send(batch, wire, served)
-            yield len(served)
+            yield len(served), len(served) * len(wire)
         metrics.fanned_out(self.name, [item[0][0] for item in batch], len(subscribers))
 
     def _send(self, batch: Batch, wire: bytes, subscribers: list[Subscriber]) -> None:
@@ -169,6 +177,10 @@ class Hub:
         self.version = 0
         self.closing = False
         self._served_since_pause = 0
+        self._bytes_since_pause = 0
+        self._busy_since = self._paused_at = 0.0
+        self.requests_in_flight = 0  # HTTP requests this process is serving (streams/websocket.py counts)
+        self.shedder = Shedder()
         self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
     # --- the reader's side -------------------------------------------------------------------------
@@ -194,17 +206,33 @@ class Hub:
             feed.deliver(entries)
 
     async def deliver_paced(self, key: str, read_after: str, entries: list[Entry]) -> None:
-        """``deliver``, pausing after every FANOUT_SLICE sockets served (across feeds and XREADs), so
-        that a fan-out to thousands of sockets, or a burst of entries, never holds the event loop for
-        longer than one slice: HTTP requests are served in between."""
+        """``deliver``, pausing after every FANOUT_SLICE sockets or FANOUT_SLICE_BYTES served (across
+        feeds and XREADs), so that a fan-out to thousands of sockets, or a burst of entries, never holds
+        the event loop for longer than one slice: HTTP requests are served in between."""
         feed = self._feed_for(key, read_after)
         if feed is None:
             return
-        for served in feed.delivery(entries):
+        self.shedder.check(entries, self.subscriptions)  # too far behind: shed sockets (streams/shedding.py)
+        for served, handed in feed.delivery(entries):
             self._served_since_pause += served
-            if self._served_since_pause >= FANOUT_SLICE:
-                self._served_since_pause = 0
-                await asyncio.sleep(0)
+            self._bytes_since_pause += handed
+            if self._served_since_pause >= FANOUT_SLICE or self._bytes_since_pause >= FANOUT_SLICE_BYTES:
+                self._served_since_pause = self._bytes_since_pause = 0
+                await asyncio.sleep(self._rest_seconds())
+
+    def _rest_seconds(self) -> float:
+        """How long the pause after a slice is: none (a yield), unless the fan-out has kept the loop
+        busy for FANOUT_BUSY_SECONDS on end while HTTP requests are in flight; then FANOUT_REST_SECONDS,
+        so that under a flood of events the money path keeps half of the loop whatever the fan-out
+        wants. Events wait instead (and past the shedding bound, sockets are shed: streams/shedding.py)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._paused_at > FANOUT_REST_SECONDS * 2:  # the reader had been idle: a new busy spell
+            self._busy_since = now
+        self._paused_at = now
+        if now - self._busy_since < FANOUT_BUSY_SECONDS or self.requests_in_flight <= 0:
+            return 0  # (with no request waiting, a rest would only slow the events down)
+        self._busy_since = now + FANOUT_REST_SECONDS
+        return FANOUT_REST_SECONDS
 
     # --- the sockets' side -------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """One socket's side of the fan-out: a bounded queue of encoded frames and the loop that sends them.
 
 ``push`` is what the hub calls for an event it could not write directly: it never awaits, so a socket
-that is slow to read can delay no one but itself. When its queue is full the socket is closed with
-4008; the client resumes with ``since``. ``close`` also interrupts a send that is stuck waiting for
-the client to read.
+that is slow to read can delay no one but itself. When its queue is full (QUEUE_BYTES_MAX of frames, or
+``queue_max`` frames, whichever comes first) while its transport is backed up, the socket is closed with
+4008; the client resumes with ``since``. The bound is in bytes because what a slow client has to catch up
+on is bytes: a thousand pongs and a thousand 30 KB entries are not the same debt. ``close`` also
+interrupts a send that is stuck waiting for the client to read.
 
 ``direct`` is the socket's fast path (streams/direct.py): the hub writes an event's frame bytes to it
 instead of queueing, but only while it is set, and it is set only while nothing is queued and nothing
@@ -20,10 +22,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 from finance import metrics
+from streams.counts import COUNTS
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
 if TYPE_CHECKING:
-    from streams.direct import DirectWriter
+    from streams.direct import FrameWriter
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
@@ -36,13 +39,16 @@ CLOSE_REASONS: Final = {CLOSE_GOING_AWAY: "server_stopping", CLOSE_TRY_AGAIN_LAT
 Send = Callable[[str], Awaitable[None]]
 # a queue may pass its bound this many times over while its socket's transport is not backed up
 QUEUE_SLACK: Final = 4
+# bytes of frames a socket's queue may hold (besides the transport's own 64 KB) before it is too slow
+QUEUE_BYTES_MAX: Final = 1024 * 1024
 
 
-def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
+def write_queued(queue: deque[str], writer: FrameWriter) -> int:
     """Writes the frames at the head of the queue (up to WRITE_BATCH_BYTES_MAX) to the transport in one
-    write, when it takes them at once, and takes them off the queue; says whether it did."""
+    write, when it takes them at once, and takes them off the queue; returns their length as queued
+    (0: it did not)."""
     if not writer.ready():
-        return False
+        return 0
     frames: list[bytes] = []
     size = 0
     for frame in queue:
@@ -51,10 +57,8 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
         if size >= WRITE_BATCH_BYTES_MAX:
             break
     if not writer.write(b"".join(frames)):
-        return False
-    for _ in frames:
-        queue.popleft()
-    return True
+        return 0
+    return sum(len(queue.popleft()) for _ in frames)
 
 
 def _cancel_was_swallowed() -> bool:
@@ -68,39 +72,48 @@ def _cancel_was_swallowed() -> bool:
 
 
 class Subscriber:
-    __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_max", "user_id", "writer")
+    __slots__ = ("_deadline", "_waiter", "close_code", "direct", "notify", "queue", "queue_bytes",
+                 "queue_bytes_max", "queue_max", "user_id", "writer")
 
-    def __init__(self, user_id: str, queue_max: int) -> None:
+    def __init__(self, user_id: str, queue_max: int, queue_bytes_max: int = QUEUE_BYTES_MAX) -> None:
         self.user_id = user_id
         self.queue: deque[str] = deque()
         self.queue_max = queue_max
+        self.queue_bytes = 0  # the length of the frames queued (characters: the bytes of ASCII JSON)
+        self.queue_bytes_max = queue_bytes_max
         self.close_code: int | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: asyncio.Timeout | None = None
-        self.writer: DirectWriter | None = None  # the socket's transport, where the fast path exists
-        self.direct: DirectWriter | None = None  # the writer while the hub may use it (see above)
+        self.writer: FrameWriter | None = None  # the socket's transport, where the fast path exists
+        self.direct: FrameWriter | None = None  # the writer while the hub may use it (see above)
+        # instead of a pump task: called when a frame is queued or the socket is asked to close
+        self.notify: Callable[[], None] | None = None
 
     def push(self, frame: str) -> None:
         if self.close_code is not None:
             return
-        if len(self.queue) >= self.queue_max and self._backed_up():
-            metrics.slow_consumer_closed()
+        if (len(self.queue) >= self.queue_max or self.queue_bytes + len(frame) > self.queue_bytes_max) \
+                and self._backed_up():
             self.close(CLOSE_TOO_SLOW)
             return
         self.direct = None  # what comes after this frame waits for it in the queue
         self.queue.append(frame)
+        self.queue_bytes += len(frame)
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        elif self.notify is not None:
+            self.notify()
 
     def _backed_up(self) -> bool:
         """Whether a full queue means a slow client: its transport is backed up (or there is no transport
         to ask, or the queue is QUEUE_SLACK times past its bound). A queue that filled while the pump was
         sending one frame to a socket that reads fine (a burst of a whole XREAD arrived meanwhile) is not."""
         writer = self.writer
-        return writer is None or len(self.queue) >= self.queue_max * QUEUE_SLACK or not writer.ready()
+        return (writer is None or len(self.queue) >= self.queue_max * QUEUE_SLACK
+                or self.queue_bytes >= self.queue_bytes_max * QUEUE_SLACK or not writer.ready())
 
     def close(self, code: int) -> None:
         """Ask the socket to close with ``code`` (the first code asked for wins); drops what is queued."""
@@ -108,14 +121,21 @@ class Subscriber:
             return
         self.close_code = code
         self.direct = None
+        if code == CLOSE_TOO_SLOW:
+            COUNTS.closed_too_slow += 1
+            COUNTS.frames_dropped += len(self.queue)
+            metrics.slow_consumer_closed()
         self.queue.clear()
+        self.queue_bytes = 0
         if self._deadline is not None:
             # ends the pump even while it waits in a send that the client is not reading
             self._deadline.reschedule(asyncio.get_running_loop().time())
         elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        elif self.notify is not None:
+            self.notify()
 
-    async def pump(self, send: Send, writer: DirectWriter | None = None) -> int:
+    async def pump(self, send: Send, writer: FrameWriter | None = None) -> int:
         """Sends queued frames in order until the socket is asked to close; returns the close code.
         With a ``writer``, the hub writes to it directly whenever the queue is empty."""
         if _cancel_was_swallowed():
@@ -127,9 +147,12 @@ class Subscriber:
             async with asyncio.timeout(None) as self._deadline:
                 while self.close_code is None:
                     if queue:
-                        if writer is not None and _write_queued(queue, writer):
+                        if writer is not None and (written := write_queued(queue, writer)):
+                            self.queue_bytes -= written
                             continue
-                        await send(queue.popleft())
+                        frame = queue.popleft()
+                        self.queue_bytes -= len(frame)
+                        await send(frame)
                     else:
                         self.direct = writer  # nothing queued, nothing in flight: the fast path may write
                         self._waiter = loop.create_future()

@@ -13,8 +13,7 @@ import contextlib
 import logging
 from typing import Final
 
-import msgspec
-from quart import Blueprint, Response, current_app, websocket
+from quart import Blueprint, Response, current_app, g, websocket
 
 from finance import metrics
 from finance.api.errors import error_response, unavailable_response
@@ -22,28 +21,24 @@ from finance.api.observability import request_id, socket_event
 from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
-from finance.outcomes import DomainError, Outcome
+from finance.outcomes import DomainError
 from finance.stream_ids import Order, cursor_order
 from streams.asgi import frame_sender
-from streams.direct import direct_writer
-from streams.envelope import PONG, error_frame, hello_frame
+from streams.client_frames import answer
+from streams.direct import DirectWriter, direct_writer
+from streams.envelope import hello_frame
 from streams.hub import MARKET, USER, Hub, HubClosed, ReplayGap
+from streams.lean import detach, heartbeats_of
 from streams.subscriber import CLOSE_REASONS, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("websocket", __name__)
 
-CLIENT_FRAME_BYTES_MAX: Final = 4_096
 CLOSE_SECONDS_MAX: Final = 1.0
+# how long a socket closed by the server waits for the client's answering close before the connection goes
+CLOSE_REPLY_SECONDS_MAX: Final = 5.0
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 TRANSPORT: Final = "ws"  # the sockets_open label of this route
-
-
-class ClientFrame(msgspec.Struct):
-    type: str
-
-
-_decode_client_frame = msgspec.json.Decoder(ClientFrame).decode
 
 
 def hub() -> Hub:
@@ -61,22 +56,44 @@ def _since(name: str) -> Order | None:
     return cursor_order(websocket.args.get(name) or None, name, clamp=False)
 
 
-def answer(message: str | bytes) -> str:
-    """The reply to one client frame: pong to a ping, an error frame to anything else."""
-    if len(message) > CLIENT_FRAME_BYTES_MAX:
-        return error_frame(Outcome.FRAME_TOO_LARGE, f"frames are at most {CLIENT_FRAME_BYTES_MAX} bytes")
-    try:
-        frame = _decode_client_frame(message)
-    except msgspec.DecodeError:  # ValidationError included: not JSON, or no string "type"
-        return error_frame(Outcome.MALFORMED_FRAME, 'send JSON such as {"type":"ping"}')
-    if frame.type == "ping":
-        return PONG
-    return error_frame(Outcome.UNKNOWN_TYPE, f"unknown frame type {frame.type[:40]!r}; the only one is 'ping'")
+@blueprint.before_app_request
+async def _request_started() -> None:
+    """Counts HTTP requests in flight, so that the fan-out rests for them (and only for them)."""
+    found: Hub | None = current_app.extensions.get("hub")
+    if found is not None:
+        found.requests_in_flight += 1
+        g.counted_by_hub = found
+
+
+@blueprint.teardown_app_request
+async def _request_ended(_error: BaseException | None) -> None:
+    found: Hub | None = g.pop("counted_by_hub", None)
+    if found is not None:
+        found.requests_in_flight -= 1
+
+
+def _ping_seconds(market: Market) -> float:
+    return float(market.settings.websocket_ping_interval_seconds)
 
 
 async def _answer_client_frames(subscriber: Subscriber) -> None:
     while True:
         subscriber.push(answer(await websocket.receive()))
+
+
+async def _close(code: int, writer: DirectWriter | None) -> None:
+    """Closes the socket with ``code``. On the fast path the close frame goes into the transport at once,
+    however backed up it is (streams/direct.py), and the route then waits, a bounded time, for the client's
+    answering close (Quart cancels this task when it comes): a client that reads slowly reads its way to
+    the close frame, and the connection is not cut under it (closing a socket whose client is still
+    sending resets it, and the reset throws away what the client had not read yet: 1006, not 4008)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_REPLY_SECONDS_MAX):
+            if writer is not None and await writer.close(code):
+                await asyncio.sleep(CLOSE_REPLY_SECONDS_MAX)
+    with contextlib.suppress(Exception):  # the fallback; after a direct close frame, Hypercorn sends nothing
+        async with asyncio.timeout(CLOSE_SECONDS_MAX):
+            await websocket.close(code)
 
 
 @blueprint.websocket("/ws")
@@ -98,6 +115,20 @@ async def ws() -> Response | None:
     receiver: asyncio.Task[None] | None = None
     the_request_id = request_id(websocket.headers)
     opened = False
+    detached = False
+    ended = False
+
+    def finished() -> None:
+        """The socket is done (here, or later as a lean socket): out of the fan-out, counted, logged once."""
+        nonlocal ended
+        the_hub.unsubscribe(subscription)
+        if ended or not opened:
+            return
+        ended = True
+        metrics.socket_closed(TRANSPORT)
+        socket_event("socket_close", the_request_id, user.id, transport=TRANSPORT, code=subscriber.close_code,
+                     reason=CLOSE_REASONS.get(subscriber.close_code, "other"))
+
     try:
         await websocket.accept()
         opened = True
@@ -116,18 +147,18 @@ async def ws() -> Response | None:
             metrics.redis_error("websocket")
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
         # after hello and replay: from here on the hub may write this socket's live frames directly
-        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), direct_writer(websocket.scope))
+        writer = direct_writer(websocket.scope)
+        if writer is not None and detach(writer, subscriber, heartbeats_of(the_hub, _ping_seconds(market)),
+                                         finished, CLOSE_REPLY_SECONDS_MAX):
+            detached = True
+            return None  # the socket lives on as a LeanSocket (streams/lean.py); Hypercorn and Quart let go
+        code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), writer)
         # out of the fan-out at once: the close frame may take a while to reach a client that stopped reading
         the_hub.unsubscribe(subscription)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_SECONDS_MAX):
-                await websocket.close(code)
+        await _close(code, writer)
     finally:
         if receiver is not None:
             receiver.cancel()
-        the_hub.unsubscribe(subscription)
-        if opened:
-            metrics.socket_closed(TRANSPORT)
-            socket_event("socket_close", the_request_id, user.id, transport=TRANSPORT, code=subscriber.close_code,
-                         reason=CLOSE_REASONS.get(subscriber.close_code, "other"))
+        if not detached:
+            finished()
     return None

@@ -12,9 +12,11 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from finance.auth.users import EMAIL, EMAIL_LENGTH_MAX, NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
+from finance.auth.emails import EMAIL_LENGTH_MAX, EMAIL_SENT_PATTERN
+from finance.auth.users import NAME_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, Role
 from finance.books.money import AMOUNT_MAX
 from finance.stream_ids import STREAM_ID_PATTERN
+from finance.text import NON_SPACE_PATTERN
 
 INVOICE_ID_PATTERN = "^inv_[0-9a-f]{20}$"  # finance/ids.py
 BID_ID_PATTERN = "^bid_[0-9a-f]{20}$"
@@ -24,9 +26,6 @@ SCORE_CURSOR_PATTERN = "^-?[0-9]{1,16}:[A-Za-z0-9_]{1,64}$"
 INVOICE_STATUSES = ("pending_acceptance", "listed", "funded", "overdue", "repaid", "defaulted", "recovered",
                     "cancelled", "rejected", "expired")
 SORTS = ("newest", "amount", "dueDate")
-
-
-EMAIL_SENT = "^\\s*" + EMAIL.pattern.strip("^$") + "\\s*$"
 
 
 def documented(**schema: Any) -> msgspec.Meta:
@@ -42,13 +41,13 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     pass
 
 
-Name = Annotated[str, documented(minLength=1, maxLength=NAME_LENGTH_MAX, pattern="\\S")]
+Name = Annotated[str, documented(minLength=1, maxLength=NAME_LENGTH_MAX, pattern=NON_SPACE_PATTERN)]
 
 
 class RegisterRequest(Request):
     name: Name
-    # surrounding spaces are dropped (the length counts them); matched without regard to case
-    email: Annotated[str, documented(pattern=EMAIL_SENT, maxLength=EMAIL_LENGTH_MAX)]
+    # finance/auth/emails.py: surrounding spaces are dropped (the length counts them); matched without regard to case
+    email: Annotated[str, documented(pattern=EMAIL_SENT_PATTERN, maxLength=EMAIL_LENGTH_MAX)]
     password: Annotated[str, documented(minLength=PASSWORD_LENGTH_MIN, maxLength=PASSWORD_LENGTH_MAX)]
     role: Annotated[str, documented(enum=[role.value for role in Role])]
     company: Annotated[str, documented(maxLength=NAME_LENGTH_MAX)] | None = None
@@ -64,7 +63,7 @@ class AmountRequest(Request):
 
 
 class CreateInvoiceRequest(Request):
-    invoice_number: Annotated[str, documented(minLength=1, maxLength=64, pattern="\\S")]
+    invoice_number: Annotated[str, documented(minLength=1, maxLength=64, pattern=NON_SPACE_PATTERN)]
     buyer_id: str
     amount: Amount
     ask_amount: Amount
@@ -96,7 +95,8 @@ class FundRequest(Request):
 
 
 class RejectRequest(Request):
-    reason: Annotated[str, documented(minLength=1, maxLength=500, pattern="\\S", description="why, for the seller")]
+    reason: Annotated[str, documented(minLength=1, maxLength=500, pattern=NON_SPACE_PATTERN,
+                                      description="why, for the seller")]
 
 
 class RepayRequest(Request):
@@ -338,6 +338,7 @@ class PortfolioTotalsOut(Response):
     realized: int
     realized_profit: int
     active: int
+    reserved: int
     count: int
     defaulted: int
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -11,9 +10,11 @@ from functools import cache
 
 from finance import ids
 from finance.auth import directory
+from finance.auth.emails import EMAIL_LENGTH_MAX, normal_email, valid_email
 from finance.auth.passwords import dummy_hash, hash_password, verify_password
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
+from finance.text import strip_spaces
 
 
 class Role(StrEnum):
@@ -22,8 +23,6 @@ class Role(StrEnum):
     BUYER = "buyer"
 
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-EMAIL_LENGTH_MAX = 254
 PASSWORD_LENGTH_MIN = 8
 PASSWORD_LENGTH_MAX = 256
 NAME_LENGTH_MAX = 200
@@ -78,7 +77,7 @@ def _token_hash(token: str) -> str:
 
 def _clean(value: str, field: str, length_max: int = NAME_LENGTH_MAX) -> str:
     """The value without surrounding spaces; the length counts as sent (as the OpenAPI document says)."""
-    if len(value) > length_max or not (value := value.strip()):
+    if len(value) > length_max or not (value := strip_spaces(value)):
         raise DomainError(Outcome.INVALID_FIELD, f"{field} must be 1 to {length_max} characters")
     return value
 
@@ -93,20 +92,22 @@ async def count_attempt(market: Market, email: str, client_address: str | None) 
 
 async def register(market: Market, name: str, email: str, password: str, role: str,
                    company: str | None = None, client_address: str | None = None) -> Session:
-    sent_length, email = len(email), email.strip().lower()
+    sent, email = email, normal_email(email)
     await count_attempt(market, email, client_address)
     try:
         user_role = Role(role)
     except ValueError:
         raise DomainError(Outcome.INVALID_FIELD, "role must be seller, investor or buyer") from None
-    if not EMAIL.match(email) or sent_length > EMAIL_LENGTH_MAX:
+    if not valid_email(sent):
         raise DomainError(Outcome.INVALID_FIELD, "email is not a valid address")
     if not PASSWORD_LENGTH_MIN <= len(password) <= PASSWORD_LENGTH_MAX:
         raise DomainError(
             Outcome.INVALID_FIELD, f"password must be {PASSWORD_LENGTH_MIN} to {PASSWORD_LENGTH_MAX} characters"
         )
     name = _clean(name, "name")
-    company = _clean(company, "company") if company else ""
+    if len(company or "") > NAME_LENGTH_MAX:
+        raise DomainError(Outcome.INVALID_FIELD, f"company must be at most {NAME_LENGTH_MAX} characters")
+    company = strip_spaces(company or "")  # absent, empty or only spaces: no company
     now = market.clock.now()
     new_id = ids.user_id()
     user = User(new_id, name, email, user_role, company, company or name, now.iso, market.keys.user(new_id))
@@ -127,7 +128,7 @@ def _dummy_hash(cost: int) -> str:
 
 
 async def login(market: Market, email: str, password: str, client_address: str | None = None) -> Session:
-    email = email.strip().lower()
+    email = normal_email(email)
     await count_attempt(market, email, client_address)
     user_id = await market.redis.hget(market.keys.users_by_email(), email)
     fields = await market.redis.hgetall(market.keys.user(user_id)) if user_id else {}

@@ -14,6 +14,7 @@ from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.pages import score_cursor
 from finance.scripts import Idempotency, InvoiceQuery, Reply
+from finance.text import strip_spaces
 
 INVOICE_NUMBER_LENGTH_MAX = 64
 DESCRIPTION_LENGTH_MAX = 1_000
@@ -35,10 +36,10 @@ class NewInvoice:
 
 async def create(market: Market, seller: User, new: NewInvoice, idempotency: Idempotency | None = None) -> Reply:
     require_role(seller, Role.SELLER)
-    number = new.invoice_number.strip()
+    number = strip_spaces(new.invoice_number)
     if not number or len(new.invoice_number) > INVOICE_NUMBER_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, f"invoiceNumber must be 1 to {INVOICE_NUMBER_LENGTH_MAX} characters")
-    description = (new.description or "").strip()
+    description = strip_spaces(new.description or "")
     if len(new.description or "") > DESCRIPTION_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, f"description must be at most {DESCRIPTION_LENGTH_MAX} characters")
     amount = require_amount(new.amount, "amount")
@@ -103,7 +104,7 @@ async def reject(market: Market, buyer: User, invoice_id: str, reason: str,
                  idempotency: Idempotency | None = None) -> Reply:
     """The buyer refuses an invoice awaiting its acceptance, saying why; it is never listed."""
     require_role(buyer, Role.BUYER)
-    text = reason.strip()
+    text = strip_spaces(reason)
     if not text or len(reason) > REASON_LENGTH_MAX:
         raise DomainError(Outcome.INVALID_FIELD, f"reason must be 1 to {REASON_LENGTH_MAX} characters")
     return await market.scripts.reject_invoice(invoice_id=invoice_id, buyer_id=buyer.id,

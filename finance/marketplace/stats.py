@@ -21,7 +21,7 @@ COUNTERS: dict[Role, tuple[list[str], list[str]]] = {
     Role.INVESTOR: (
         ["investmentCount", "investedAmount", "expectedReturn", "settledCount", "settledAmount", "realizedReturn",
          "realizedProfit", "defaultedCount", "defaultedAmount", "defaultedReturn", "recoveredCount",
-         "recoveredAmount"],
+         "recoveredAmount", "reservedCount", "reservedAmount"],
         ["invested", "returned"],
     ),
     Role.BUYER: (
@@ -61,12 +61,16 @@ async def dashboard(market: Market, user: User) -> dict[str, object]:
 
 def _investor_derived(counters: dict[str, int]) -> dict[str, int]:
     """What the scripts do not count because it follows from what they do: fewer writes per funding.
-    A defaulted investment expects nothing any more: its face value and its cost leave the expectation."""
+    A defaulted investment expects nothing any more: its face value and its cost leave the expectation.
+    A reserved claim (a fractional invoice not yet full) is counted apart from the active investments:
+    it becomes active when the invoice fills, or is refunded (and leaves every figure) when it expires."""
     return {
         "expectedProfit": (counters["expectedReturn"] - counters["defaultedReturn"])
         - (counters["investedAmount"] - counters["defaultedAmount"]),
-        "activeCount": counters["investmentCount"] - counters["settledCount"] - counters["defaultedCount"],
-        "activeAmount": counters["investedAmount"] - counters["settledAmount"] - counters["defaultedAmount"],
+        "activeCount": counters["investmentCount"] - counters["settledCount"] - counters["defaultedCount"]
+        - counters["reservedCount"],
+        "activeAmount": counters["investedAmount"] - counters["settledAmount"] - counters["defaultedAmount"]
+        - counters["reservedAmount"],
     }
 
 
@@ -84,6 +88,7 @@ async def portfolio(market: Market, investor: User, cursor: str = "", limit: int
         "realized": counters["realizedReturn"],
         "realizedProfit": counters["realizedProfit"],
         "active": derived["activeAmount"],
+        "reserved": counters["reservedAmount"],
         "count": counters["investmentCount"],
         "defaulted": counters["defaultedAmount"],
     }

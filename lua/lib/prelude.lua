@@ -555,9 +555,11 @@ local function refund_participations(invoice, now_iso, user_stream_maxlen)
       add_exposure(held.investorId, invoice.buyerId, -claim)
       local stats = KEY.stats(held.investorId)
       bump(stats, 'investmentCount', -1)
-      bump(stats, 'investedAmount', -price)
+      bump(stats, 'investedAmount', 0 - price)
       bump(stats, 'expectedReturn', -claim)
-      bump_daily(held.investorId, string.sub(held.createdAt, 1, 10), 'invested', -price)  -- the day it was bought
+      bump(stats, 'reservedCount', -1)
+      bump(stats, 'reservedAmount', 0 - price)  -- never -0 (HINCRBY refuses it)
+      bump_daily(held.investorId, string.sub(held.createdAt, 1, 10), 'invested', 0 - price)  -- the day it was bought
       emit(investor.stream, user_stream_maxlen, 'investmentRefunded', obj({'investmentId', S(held.id),
         'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'claim', int(claim),
         'amount', int(price), 'newBalance', int(balance)}))

@@ -46,7 +46,8 @@ async def test_dashboard_stats_and_daily_series_per_role(client: Client) -> None
                       "expectedProfit": 30_000, "activeCount": 0, "activeAmount": 0, "settledCount": 1,
                       "settledAmount": 470_000,
                       "realizedReturn": 500_000, "realizedProfit": 30_000, "defaultedCount": 0, "defaultedAmount": 0,
-                      "defaultedReturn": 0, "recoveredCount": 0, "recoveredAmount": 0},
+                      "defaultedReturn": 0, "recoveredCount": 0, "recoveredAmount": 0, "reservedCount": 0,
+                      "reservedAmount": 0},
                      {"invested": 470_000, "returned": 500_000}, 1_030_000),
         (t.buyer, {"invoiceCount": 2, "invoiceAmount": 700_000, "repaidCount": 1, "repaidAmount": 500_000,
                    "cancelledCount": 1, "cancelledAmount": 200_000, "defaultedCount": 0, "defaultedAmount": 0,
@@ -81,14 +82,14 @@ async def test_portfolio_lists_investments_with_their_invoice_and_exact_totals(c
     data = await get_json(client, "/api/users/portfolio", t.investor)
     assert data == {"investments": [{**funded["investment"], "invoice": funded["invoice"]}], "nextCursor": None,
                     "totals": {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000, "realized": 0,
-                               "realizedProfit": 0, "active": 470_000, "count": 1, "defaulted": 0}}
+                               "realizedProfit": 0, "active": 470_000, "reserved": 0, "count": 1, "defaulted": 0}}
 
     await deposit(client, t.buyer, 500_000)
     repaid = await post_json(client, f"/api/invoices/{invoice['id']}/repay", t.buyer)
     data = await get_json(client, "/api/users/portfolio", t.investor)
     assert data["investments"] == [{**repaid["investment"], "invoice": repaid["invoice"]}]
     assert data["totals"] == {"invested": 470_000, "expectedReturn": 500_000, "profit": 30_000,
-                              "realized": 500_000, "realizedProfit": 30_000, "active": 0, "count": 1,
+                              "realized": 500_000, "realizedProfit": 30_000, "active": 0, "reserved": 0, "count": 1,
                               "defaulted": 0}
 
 

@@ -138,6 +138,40 @@ async def test_claims_fill_the_invoice_and_the_last_claim_pays_the_seller(client
     await check(market)
 
 
+async def test_the_dashboard_counts_reserved_claims_apart_from_active_investments(client: Client,
+                                                                                    market: Market) -> None:
+    """Investor 0 holds: a claim on an invoice that fills (active), a claim on one that stays short
+    (reserved), a claim on one that is cancelled (refunded: in no figure) and a whole invoice (active)."""
+    m = await parties(client, investors=2, money=5_000_000)
+    me, other = m.investors
+    filled, short, cancelled = [await fractional(client, m) for _ in range(3)]
+    assert (await buy(client, me, filled["id"], 400_000)).status_code == 200
+    reserved_then = await get_json(client, "/api/users/dashboard", me)
+    assert (reserved_then["stats"]["reservedCount"], reserved_then["stats"]["activeCount"]) == (1, 0)
+    assert (await buy(client, other, filled["id"], FACE - 400_000)).status_code == 200  # fills it
+    assert (await buy(client, me, short["id"], 250_000)).status_code == 200
+    assert (await buy(client, other, short["id"], 300_000)).status_code == 200
+    assert (await buy(client, me, cancelled["id"], 100_000)).status_code == 200
+    assert (await post(client, f"/api/invoices/{cancelled['id']}/cancel", m.seller)).status_code == 200
+    whole = await create_invoice(client, m.seller, m.buyer, amount=500_000, ask_amount=450_000, due_days=30,
+                                 now_ms=START_MS)
+    assert (await post(client, f"/api/invoices/{whole['id']}/fund", me, {"amount": 460_000})).status_code == 200
+
+    filled_price, short_price = price(0, 400_000), price(0, 250_000)
+    stats = (await get_json(client, "/api/users/dashboard", me))["stats"]
+    assert {name: stats[name] for name in ("investmentCount", "investedAmount", "activeCount", "activeAmount",
+                                           "reservedCount", "reservedAmount")} == {
+        "investmentCount": 3, "investedAmount": filled_price + short_price + 460_000,
+        "activeCount": 2, "activeAmount": filled_price + 460_000,
+        "reservedCount": 1, "reservedAmount": short_price}
+    totals = (await get_json(client, "/api/users/portfolio", me))["totals"]
+    assert (totals["count"], totals["active"], totals["reserved"]) == (3, filled_price + 460_000, short_price)
+    theirs = (await get_json(client, "/api/users/dashboard", other))["stats"]
+    assert (theirs["activeCount"], theirs["activeAmount"]) == (1, price(400_000, FACE - 400_000))
+    assert (theirs["reservedCount"], theirs["reservedAmount"]) == (1, price(250_000, 300_000))
+    await check(market)
+
+
 async def test_the_claim_that_fills_the_invoice_pays_the_seller_the_ask_less_the_fee(backend: Backend) -> None:
     application = backend.app(platform_fee_bps=150)
     async with application.test_app():

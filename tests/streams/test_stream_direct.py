@@ -23,7 +23,9 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 
 from streams.asgi import SCOPE_KEY
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
-from streams.hub import FANOUT_SLICE, Feed, Hub
+from streams.hub import FANOUT_BUSY_SECONDS, FANOUT_REST_SECONDS, FANOUT_SLICE, FANOUT_SLICE_BYTES, Feed, Hub
+from streams.lean import LeanSocket
+from streams.shedding import Shedder
 from streams.subscriber import CLOSE_TOO_SLOW, Subscriber
 from tests.conftest import Backend
 from tests.helpers.api import register
@@ -234,7 +236,9 @@ def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() ->
 
 async def test_a_large_fan_out_pauses_between_slices_and_a_socket_joining_in_a_pause_gets_each_entry_once() -> None:
     hub = Hub.__new__(Hub)  # only the delivery side: no market, no reader
-    hub._served_since_pause = 0
+    hub._served_since_pause = hub._bytes_since_pause = hub.requests_in_flight = 0
+    hub._busy_since = hub._paused_at = 0.0
+    hub.shedder, hub.subscriptions = Shedder(), set()
     feed = Feed("market", "key", (0, 0))
     hub.feeds = {"key": feed}
     subscribers = [Subscriber("u", queue_max=10) for _ in range(FANOUT_SLICE * 4)]
@@ -279,15 +283,15 @@ def test_the_hypercorn_attribute_chain_the_fast_path_walks_exists() -> None:
 async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[bytes] = []
-    real_write = DirectWriter.write
+    real_write = LeanSocket.write
 
-    def counting_write(self: DirectWriter, wire: bytes) -> bool:
+    def counting_write(self: LeanSocket, wire: bytes) -> bool:
         taken = real_write(self, wire)
         if taken:
             written.append(wire)
         return taken
 
-    monkeypatch.setattr(DirectWriter, "write", counting_write)
+    monkeypatch.setattr(LeanSocket, "write", counting_write)
     app = backend.app()
     async with serving(app, backend.settings()) as port:
         market = market_of(app)
@@ -297,10 +301,10 @@ async def test_live_events_take_the_fast_path_under_hypercorn(backend: Backend,
             assert json.loads(await ws.recv())["type"] == "hello"
             (subscription,) = hub.subscriptions
             writer = subscription.subscriber.writer
-            # the chain resolved to this very socket's transport: a Hypercorn upgrade that moves a link
-            # makes this None (the fallback) and fails here
-            assert isinstance(writer, DirectWriter)
-            assert isinstance(writer.stream, WSStream)
+            # the chain resolved to this very socket's transport and the socket went lean
+            # (streams/lean.py): a Hypercorn upgrade that moves a link makes this the fallback and fails here
+            assert isinstance(writer, LeanSocket)
+            assert writer.transport.get_protocol() is writer
             key = market.keys.market_stream()
             for n in range(50):
                 await market.redis.xadd(key, {"event": "bulk", "data": json.dumps({"n": n})})
@@ -351,3 +355,119 @@ async def test_without_hypercorn_there_is_no_fast_path() -> None:
 
     assert direct_writer({}) is None  # Quart's test client, or no expose_send
     assert direct_writer({SCOPE_KEY: plain_send}) is None  # another ASGI server
+
+
+# --- the close frame, the byte bound and the byte pacing (issue 20) -------------------------------------
+
+
+async def test_the_close_frame_goes_into_a_backed_up_transport_after_the_sends_queued_before_it() -> None:
+    writer, stream, connection, transport = fake_writer()
+    lock = asyncio.Lock()
+    writer.lock = lock
+    transport.buffered = 10 * WRITE_BUFFER_BYTES_MAX  # backed up far past the fast path's limit
+    await lock.acquire()  # a send of Hypercorn's in drain(): its frame is in the buffer already
+    assert await writer.close(4008)  # written at once: a frame boundary, nothing queued for the lock
+    assert connection.state is ConnectionState.LOCAL_CLOSING
+    assert transport.written == [b"\x88\x02\x0f\xa8"]  # FIN + close, 2 bytes: 4008
+    # a pong made before the close and waiting for the lock goes first; the close frame after it
+    writer2, _, connection2, transport2 = fake_writer()
+    writer2.lock = lock
+    pong = connection2.send(Ping(b"x").response())
+
+    async def hypercorns_send() -> None:
+        async with lock:
+            transport2.write(pong)
+
+    queued = asyncio.create_task(hypercorns_send())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(writer2.close(1001))
+    await asyncio.sleep(0)
+    assert transport2.written == []
+    lock.release()
+    assert await closing
+    await queued
+    assert transport2.written[0] == pong and transport2.written[1][:4] == b"\x88\x02\x03\xe9"
+    # nothing once the connection is closing or gone
+    assert not await writer.close(4008)
+    stream.closed = True
+    writer3, stream3, _, transport3 = fake_writer()
+    stream3.closed = True
+    assert not await writer3.close(4008) and transport3.written == []
+
+
+def test_the_queue_bound_is_in_bytes_too() -> None:
+    """A few big frames to a backed-up socket close it at the byte bound, long before the frame bound."""
+    writer, _, _, transport = fake_writer()
+    subscriber = Subscriber("u1", queue_max=1_000, queue_bytes_max=100_000)
+    subscriber.writer = writer
+    transport.buffered = WRITE_BUFFER_BYTES_MAX
+    big = '{"type":"event","id":"1-0","padding":"' + "x" * 30_000 + '"}'
+    for _ in range(3):
+        subscriber.push(big)
+    assert subscriber.close_code is None and subscriber.queue_bytes == 3 * len(big)
+    subscriber.push(big)  # past 100,000 bytes queued, transport backed up
+    assert subscriber.close_code == CLOSE_TOO_SLOW and subscriber.queue_bytes == 0
+    # a socket that reads fine may pass the byte bound (a whole XREAD arriving during one send)
+    reads_fine = Subscriber("u1", queue_max=1_000, queue_bytes_max=100_000)
+    reads_fine.writer = writer
+    transport.buffered = 0
+    for _ in range(14):
+        reads_fine.push(big)
+    assert reads_fine.close_code is None and reads_fine.queue_bytes == 14 * len(big)  # past 4 x 100,000
+    reads_fine.push(big)  # QUEUE_SLACK times the bound reached: too slow however it reads
+    assert reads_fine.close_code == CLOSE_TOO_SLOW
+
+
+async def test_the_pump_keeps_the_queued_byte_count_exact() -> None:
+    writer, _, _, transport = fake_writer()
+    subscriber = Subscriber("u1", queue_max=100)
+    sent: list[str] = []
+
+    async def send(frame: str) -> None:
+        sent.append(frame)
+
+    transport.buffered = WRITE_BUFFER_BYTES_MAX
+    subscriber.push('{"a":1}')  # before the pump: queued
+    pump = asyncio.create_task(subscriber.pump(send, writer))
+    await asyncio.sleep(0.01)  # backed up: the ASGI send takes it
+    assert sent == ['{"a":1}'] and subscriber.queue_bytes == 0
+    subscriber.direct = None
+    subscriber.push('{"b":22}')
+    subscriber.push('{"c":333}')
+    assert subscriber.queue_bytes == 17
+    transport.buffered = 0
+    await asyncio.sleep(0.01)  # written straight from the queue
+    assert subscriber.queue_bytes == 0 and not subscriber.queue
+    subscriber.close(1000)
+    await pump
+
+
+def test_a_fan_out_of_big_batches_pauses_by_bytes() -> None:
+    feed = Feed("market", "key", (0, 0))
+    subscribers = [Subscriber("u", queue_max=10) for _ in range(64)]
+    feed.subscribers.update(subscribers)
+    big = [(f"{n}-0", {"event": "bulk", "data": json.dumps({"padding": "x" * 60_000})}) for n in range(1, 3)]
+    slices = list(feed.delivery(big))  # the two entries in one batch (one write) of about 120 KB
+    wire_bytes = slices[0][1] // slices[0][0]
+    assert 120_000 < wire_bytes < 121_000
+    per_slice = FANOUT_SLICE_BYTES // wire_bytes  # 8 sockets, not FANOUT_SLICE (256)
+    assert [served for served, _ in slices] == [per_slice] * (64 // per_slice)
+    small = list(feed.delivery(entries("3-0")))
+    assert small == [(64, 64 * len(text_frame(subscribers[0].queue[-1])))]
+
+
+async def test_a_fan_out_busy_for_long_rests_so_requests_keep_a_share_of_the_loop() -> None:
+    hub = Hub.__new__(Hub)
+    hub._busy_since = hub._paused_at = 0.0
+    hub.requests_in_flight = 0
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
+        assert hub._rest_seconds() == 0  # no request waiting: nothing to rest for
+    hub.requests_in_flight = 1
+    await asyncio.sleep(3 * FANOUT_REST_SECONDS)
+    rests = [hub._rest_seconds()]  # a new busy spell: a yield only
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
+        rests.append(hub._rest_seconds())  # slice after slice, without a real pause
+    assert rests[0] == 0 and FANOUT_REST_SECONDS in rests
+    assert rests.count(FANOUT_REST_SECONDS) <= 3  # one rest per busy spell, not one per slice

@@ -100,3 +100,26 @@ def test_recovered_rule() -> None:
     assert trimmed.lost_after((4, 0))
     assert not trimmed.lost_after((5, 0))
     assert not trimmed.lost_after((9, 0))
+
+
+def test_a_reader_too_far_behind_sheds_an_eighth_of_the_sockets_with_1013_and_counts_them() -> None:
+    import time
+    from dataclasses import dataclass
+
+    from streams.counts import COUNTS
+    from streams.shedding import SHED_SHARE, Shedder
+
+    @dataclass(eq=False)
+    class Held:
+        subscriber: Subscriber
+
+    held = [Held(Subscriber("u", queue_max=10)) for _ in range(80)]
+    shedder = Shedder(lag_seconds_max=2.0)
+    now_ms = int(time.time() * 1000)
+    before = COUNTS.shed
+    assert shedder.check(entries(f"{now_ms - 500}-0"), held) == 0  # half a second behind: fine
+    assert shedder.check(entries(f"{now_ms - 5_000}-0", f"{now_ms - 2_500}-0"), held) == 80 // SHED_SHARE
+    closed = [h for h in held if h.subscriber.close_code is not None]
+    assert len(closed) == 10 and {h.subscriber.close_code for h in closed} == {1013}
+    assert shedder.check(entries(f"{now_ms - 5_000}-0"), held) == 0  # at most one round per interval
+    assert COUNTS.shed - before == 10

@@ -104,6 +104,30 @@ def test_load_run_delivers_events_to_websocket_clients(load_result: dict[str, An
     assert events["commit_to_receipt"]["count"] > 0, load_result["_report"]
     assert clients["duplicates"] == 0 and clients["out_of_order"] == 0, load_result["_report"]
     assert clients["undecodable"] == 0 and clients["error_frames"] == 0, load_result["_report"]
+    # every socket's events of each stream checked against the stream: no gap
+    gaps = events["gaps"]
+    assert gaps["spans_checked"] >= 40 and gaps["spans_with_gap"] == 0, load_result["_report"]
+    assert load_result["checks"]["ws_gaps"] == 0, load_result["_report"]
+
+
+@pytest.mark.real_redis
+def test_the_gap_check_finds_a_missing_entry_and_passes_a_whole_span(served: tuple[Managed, Managed]) -> None:
+    import redis as redis_client
+
+    from finance.keys import Keys
+    from loadtest.gaps import check_spans
+
+    redis, _ = served
+    key = Keys("main").user_stream("usr_gapcheck")
+    client = redis_client.Redis.from_url(redis.url, decode_responses=True)
+    ids = [client.xadd(key, {"event": "e", "data": "{}"}) for _ in range(5)]
+    client.close()
+    whole = ("user", "usr_gapcheck", ids[1], ids[4], 4)
+    missing_one = ("user", "usr_gapcheck", ids[0], ids[4], 4)  # five in the stream between them
+    result = check_spans(redis.url, [whole, missing_one])
+    assert (result["spans_checked"], result["spans_with_gap"]) == (2, 1)
+    assert result["examples"] == [{"stream": "user", "first": ids[0], "last": ids[4], "received": 4,
+                                   "in_stream": 5}]
 
 
 # --- the measuring instruments themselves (no server needed) ----------------------------------------
