@@ -35,7 +35,7 @@ from typing import Any, Final
 
 from streams.client_frames import answer
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter
-from streams.subscriber import CLOSE_GOING_AWAY, Subscriber, write_queued
+from streams.subscriber import CLIENT_CLOSED, CLOSE_GOING_AWAY, CONNECTION_LOST, Subscriber, write_queued
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class LeanSocket(asyncio.Protocol):
         self._state = _CLOSED
         self.subscriber.direct = None
         if self.subscriber.close_code is None:
-            self.subscriber.close(CLOSE_GOING_AWAY)
+            self.subscriber.close(CONNECTION_LOST)
         if self._close_timer is not None:
             self._close_timer.cancel()
         self._gone()
@@ -168,7 +168,7 @@ class LeanSocket(asyncio.Protocol):
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000
                 self._state = _CLOSING
                 self.subscriber.direct = None
-                self.subscriber.close(CLOSE_GOING_AWAY)
+                self.subscriber.close(CLIENT_CLOSED)
                 self._gone()
                 self.transport.write(close_frame(code if code not in (1005, 1006, 1015) else 1000))
             self.transport.close()

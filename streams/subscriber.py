@@ -32,9 +32,14 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TRY_AGAIN_LATER: Final = 1013
 CLOSE_UNAUTHORIZED: Final = 4401
 CLOSE_TOO_SLOW: Final = 4008
+# what a lean socket (streams/lean.py) records when its client closes, or its connection is lost: never
+# sent (the client's own close is what gets echoed), only told apart in the socket's log line
+CLIENT_CLOSED: Final = 1000
+CONNECTION_LOST: Final = 1006
 # what each close code means, for the socket's log line (None: the client went away first)
 CLOSE_REASONS: Final = {CLOSE_GOING_AWAY: "server_stopping", CLOSE_TRY_AGAIN_LATER: "try_again_later",
-                        CLOSE_UNAUTHORIZED: "session_ended", CLOSE_TOO_SLOW: "slow_consumer", None: "client_closed"}
+                        CLOSE_UNAUTHORIZED: "session_ended", CLOSE_TOO_SLOW: "slow_consumer", None: "client_closed",
+                        CLIENT_CLOSED: "client_closed", CONNECTION_LOST: "connection_lost"}
 
 Send = Callable[[str], Awaitable[None]]
 # a queue may pass its bound this many times over while its socket's transport is not backed up

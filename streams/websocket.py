@@ -17,7 +17,7 @@ from quart import Blueprint, Response, current_app, g, websocket
 
 from finance import metrics
 from finance.api.errors import error_response, unavailable_response
-from finance.api.observability import request_id, socket_event
+from finance.api.observability import request_id, socket_log
 from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
@@ -114,6 +114,7 @@ async def ws() -> Response | None:
     subscriber = subscription.subscriber
     receiver: asyncio.Task[None] | None = None
     the_request_id = request_id(websocket.headers)
+    socket_event = socket_log()
     opened = False
     detached = False
     ended = False

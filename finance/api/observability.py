@@ -18,6 +18,7 @@ import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 from quart import Blueprint, Quart, Response, current_app, g, request
@@ -96,7 +97,19 @@ def install(app: Quart, settings: Settings) -> None:
         return response
 
 
-def socket_event(event: str, request_id_value: str, user_id: str | None, **fields: Any) -> None:
-    """A socket's open or close line (JSON logs only are per socket; the text log stays quiet)."""
-    if current_app.extensions.get(_JSON_LOGS_KEY):
+SocketLog = Callable[..., None]
+
+
+def socket_log() -> SocketLog:
+    """The socket open/close line writer of this app (JSON logs only are per socket; the text log stays
+    quiet). Made in the route, it works outside the app context too: a lean socket ends after the route."""
+    if not current_app.extensions.get(_JSON_LOGS_KEY):
+        return _quiet
+
+    def socket_event(event: str, request_id_value: str, user_id: str | None, **fields: Any) -> None:
         logs.ACCESS.info(event, extra={"fields": {"requestId": request_id_value, "userId": user_id, **fields}})
+    return socket_event
+
+
+def _quiet(*_args: Any, **_fields: Any) -> None:
+    return None
