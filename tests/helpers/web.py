@@ -136,7 +136,7 @@ class Tab:
 def open_tab(browser: Browser, server: AppProcess, width: int = 1440, height: int = 900) -> Tab:
     context = browser.new_context(viewport={"width": width, "height": height}, base_url=server.base_url)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(15_000)
     tab = Tab(context, page)
     page.on("console", lambda message: tab.errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: tab.errors.append(f"uncaught: {error}"))

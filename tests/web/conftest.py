@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 
 from tests.helpers.redis_process import RedisProcess
 from tests.helpers.web import CHROMIUM_ARGS, WebServer
 
 CHROMIUM = "/usr/bin/chromium"
+# what a person would wait for a screen to update, on a machine busy with the rest of the suite
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
