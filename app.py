@@ -16,6 +16,7 @@ from quart import Quart
 from quart_schema import Info, QuartSchema
 
 from finance import api
+from finance.api.cors import register_cors
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
 from finance.connection import connect
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     )
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
+    register_cors(app, settings.cors_origins)
     expose_send(app)
 
     @app.while_serving

@@ -21,6 +21,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from error
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated origins (scheme://host[:port]), compared lowercase without a trailing /."""
+    return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = EMBEDDED
@@ -56,6 +61,9 @@ class Settings:
     # a fractional invoice is sold in at most this many claims (the last takes the remainder): bounds
     # the work of the scripts that pay or refund every holder
     holders_per_invoice_max: int = 200
+    # browser origins other than the app's own that may call the API (CORS) and open sockets
+    # (e.g. "http://localhost:3000"); empty: the app's own origin only
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -115,4 +123,5 @@ class Settings:
             acceptance_window_hours=_int(env, "ACCEPTANCE_WINDOW_HOURS", defaults.acceptance_window_hours),
             bids_per_invoice_max=_int(env, "BIDS_PER_INVOICE_MAX", defaults.bids_per_invoice_max),
             holders_per_invoice_max=_int(env, "HOLDERS_PER_INVOICE_MAX", defaults.holders_per_invoice_max),
+            cors_origins=_origins(env.get("CORS_ORIGINS", "")),
         )

@@ -1,6 +1,7 @@
 """``GET /ws``: the WebSocket route. Protocol in docs/websocket.md.
 
-Refusals come before the handshake is accepted, as plain HTTP: 401 without a valid token (query
+Refusals come before the handshake is accepted, as plain HTTP: 403 for a browser page on an origin
+that is neither ours nor in CORS_ORIGINS (streams/origin.py), 401 without a valid token (query
 parameter ``token`` or ``Authorization: Bearer``), 400 for a malformed ``since``/``marketSince``,
 503 while Redis is away or the process is shutting down. Once accepted: the hello frame, the replay,
 then live events; the client's frames are answered through the same bounded queue as events.
@@ -26,6 +27,7 @@ from streams.asgi import frame_sender
 from streams.direct import direct_writer
 from streams.envelope import PONG, error_frame, hello_frame
 from streams.hub import Hub, HubClosed, ReplayGap
+from streams.origin import scope_origin_allowed
 from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ async def _answer_client_frames(subscriber: Subscriber) -> None:
 async def ws() -> Response | None:
     the_hub = hub()
     market: Market = the_hub.market
+    if not scope_origin_allowed(websocket.scope, market.settings.cors_origins):
+        return error_response(Outcome.FORBIDDEN, "this origin may not open sockets here (CORS_ORIGINS)")
     try:
         user = await users.authenticate(market, _token())
         since, market_since = _since("since"), _since("marketSince")
