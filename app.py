@@ -23,6 +23,7 @@ from finance.connection import connect
 from finance.market import Market
 from finance.marketplace import aging
 from finance.settings import Settings
+from streams import socketio as streams_socketio
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     )
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
+    app.register_blueprint(streams_socketio.blueprint)
     register_cors(app, settings.cors_origins)
     expose_send(app)
 
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         aging_task = None
         try:
             hub = app.extensions["hub"] = start_hub(market, settings, redis_server)
+            app.extensions["socketio"] = streams_socketio.start_socketio(hub)
             exit_with_master(app)
             if settings.aging_interval_seconds > 0:
                 aging_task = asyncio.create_task(aging.run_forever(market), name="aging")
@@ -70,6 +73,8 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
                 aging_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await aging_task
+            if "socketio" in app.extensions:
+                await streams_socketio.stop_socketio(app.extensions.pop("socketio"))
             if hub is not None:
                 await stop_hub(hub)
             await market.redis.aclose()

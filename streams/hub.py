@@ -24,7 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from redis.asyncio import Redis
 
@@ -44,8 +44,17 @@ USER: Final = "user"
 MARKET: Final = "market"
 # How many sockets the reader serves before it lets other tasks (HTTP requests above all) run.
 FANOUT_SLICE: Final = 256
-# (position, frame, frame bytes) of each entry in a batch
-Batch = list[tuple[Order, str, bytes]]
+# (position, frame, frame bytes, the entry) of each entry in a batch
+Batch = list[tuple[Order, str, bytes, Entry]]
+
+
+class Framer(Protocol):
+    """Another protocol's frames for the same entries (streams/socketio): a subscriber whose ``framer`` is
+    set gets ``frame``'s batch instead of the /ws frames, built once per batch for all its sockets."""
+
+    def frame(self, stream: str, batch: Batch) -> tuple[Batch, bytes]: ...
+
+    def delivered(self, subscriber: Subscriber, stream: str, batch: Batch) -> None: ...
 
 
 class HubClosed(Exception):
@@ -57,7 +66,7 @@ class ReplayGap(Exception):
 
 
 class Feed:
-    __slots__ = ("floors", "key", "name", "position", "subscribers")
+    __slots__ = ("_framed", "floors", "key", "name", "position", "subscribers")
 
     def __init__(self, name: str, key: str, position: Order) -> None:
         self.name = name  # "user" or "market": the frames' "stream"
@@ -66,6 +75,7 @@ class Feed:
         self.subscribers: set[Subscriber] = set()
         # subscribers that asked to start beyond the position: skip live events up to their floor
         self.floors: dict[Subscriber, Order] = {}
+        self._framed: dict[Framer, tuple[Batch, bytes]] = {}  # the current batch in other protocols' frames
 
     def deliver(self, entries: list[Entry]) -> None:
         """Delivers ``entries`` to every subscriber, all at once."""
@@ -91,7 +101,7 @@ class Feed:
                 continue  # read by an XREAD that started before this feed was re-created further on
             frame = entry_frame(name, entry_id, fields)
             wire = text_frame(frame)
-            batch.append((order, frame, wire))
+            batch.append((order, frame, wire, (entry_id, fields)))
             batch_bytes += len(wire)
             if batch_bytes >= WRITE_BATCH_BYTES_MAX:
                 yield from self._deliver_batch(batch, slice_size)
@@ -101,6 +111,7 @@ class Feed:
 
     def _deliver_batch(self, batch: Batch, slice_size: int) -> Iterator[int]:
         self.position = batch[-1][0]
+        self._framed.clear()
         subscribers = list(self.subscribers)
         wire = batch[0][2] if len(batch) == 1 else b"".join([item[2] for item in batch])
         for start in range(0, len(subscribers), slice_size):
@@ -111,10 +122,24 @@ class Feed:
     def _send(self, batch: Batch, wire: bytes, subscribers: list[Subscriber]) -> None:
         floors = self.floors
         for subscriber in subscribers:
-            if floors and subscriber in floors:
+            if subscriber.framer is not None:
+                self._send_framed(subscriber, batch)
+            elif floors and subscriber in floors:
                 self._send_above_floor(subscriber, batch)
-                continue
-            _send_to(subscriber, batch, wire)
+            else:
+                _send_to(subscriber, batch, wire)
+
+    def _send_framed(self, subscriber: Subscriber, batch: Batch) -> None:
+        """A subscriber of another protocol: the batch in its frames, built once for all its sockets."""
+        framer: Framer = subscriber.framer
+        framed = self._framed.get(framer)
+        if framed is None:
+            framed = self._framed[framer] = framer.frame(self.name, batch)
+        if self.floors and subscriber in self.floors:
+            self._send_above_floor(subscriber, framed[0])
+        else:
+            _send_to(subscriber, framed[0], framed[1])
+        framer.delivered(subscriber, self.name, framed[0])
 
     def _send_above_floor(self, subscriber: Subscriber, batch: Batch) -> None:
         floor = self.floors[subscriber]
@@ -151,6 +176,7 @@ class Subscription:
     session_key: str = ""  # the Redis key of the socket's token: once it is gone, so is the socket
     feeds: list[Feed] = field(default_factory=list)
     replays: list[Replay] = field(default_factory=list)
+    starts: dict[str, Order] = field(default_factory=dict)  # stream name -> where it starts for this socket
 
 
 class Hub:
@@ -258,12 +284,12 @@ class Hub:
         await self.reader.stop()
 
     async def subscribe(self, user_id: str, since: Order | None, market_since: Order | None,
-                   session_key: str = "") -> Subscription:
+                   session_key: str = "", subscriber: Subscriber | None = None) -> Subscription:
         """Subscribes a socket of ``user_id`` to its user stream and the market stream.
 
         A stream without a ``since`` starts at its current end, fixed here, before the hello is sent.
         A ``since`` whose entries may be gone (``recovered: false``) also starts at the end: the client
-        reloads over REST instead."""
+        reloads over REST instead. ``subscriber``: one of another protocol's (streams/socketio)."""
         if self.closing:
             raise HubClosed()
         keys = self.market.keys
@@ -271,7 +297,8 @@ class Hub:
         user_state, market_state = await stream_states(self.redis, [user_key, market_key])
         if self.closing:
             raise HubClosed()
-        subscription = Subscription(Subscriber(user_id, self.queue_max), recovered=True, session_key=session_key)
+        subscription = Subscription(subscriber or Subscriber(user_id, self.queue_max), recovered=True,
+                                    session_key=session_key)
         for name, key, state, since_asked in (
             (USER, user_key, user_state, since),
             (MARKET, market_key, market_state, market_since),
@@ -287,6 +314,7 @@ class Hub:
                 subscription.recovered = False
             else:
                 start = since
+        subscription.starts[name] = start
         feed = self.feeds.get(key)
         if feed is None:
             feed = self.feeds[key] = Feed(name, key, state.last)
@@ -315,6 +343,11 @@ class Hub:
 
     async def replay(self, subscription: Subscription) -> AsyncIterator[str]:
         """The frames a socket missed, page by page, oldest first, stream by stream."""
+        async for stream, entry_id, fields in self.replay_entries(subscription):
+            yield entry_frame(stream, entry_id, fields)
+
+    async def replay_entries(self, subscription: Subscription) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+        """The entries a socket missed, as (stream name, entry id, fields), in the order ``replay`` sends them."""
         for replay in subscription.replays:
             cursor = replay.after
             while cursor < replay.upto and subscription.subscriber.close_code is None:
@@ -326,6 +359,6 @@ class Hub:
                 if not entries:
                     break
                 for entry_id, fields in entries:
-                    yield entry_frame(replay.stream, entry_id, fields)
+                    yield replay.stream, entry_id, fields
                 cursor = order_of(entries[-1][0])
         subscription.replays.clear()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from streams.direct import WRITE_BATCH_BYTES_MAX, text_frame
 
@@ -55,6 +55,8 @@ def _write_queued(queue: deque[str], writer: DirectWriter) -> bool:
 
 class Subscriber:
     __slots__ = ("_deadline", "_waiter", "close_code", "direct", "queue", "queue_max", "user_id", "writer")
+    # another protocol's frames for this socket (streams.hub.Framer; streams/socketio): None for /ws
+    framer: ClassVar[Any] = None
 
     def __init__(self, user_id: str, queue_max: int) -> None:
         self.user_id = user_id
