@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
@@ -16,15 +17,16 @@ JS = ROOT / "tests" / "js"
 
 
 def ensure_installed() -> None:
-    """``npm ci`` when node_modules does not match the lock (scripts/test.sh does it first)."""
-    marker = JS / "node_modules" / ".package-lock.json"
-    lock = JS / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+    """``npm ci`` when node_modules was not installed from this lock (the stamp scripts/test.sh writes)."""
+    stamp = JS / "node_modules" / ".lock-hash"
+    lock_hash = hashlib.sha256((JS / "package-lock.json").read_bytes()).hexdigest()[:16]
+    if stamp.exists() and stamp.read_text().strip() == lock_hash:
         return
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise RuntimeError("node and npm are needed for the socket.io-client tests (apt-get install nodejs npm)")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, capture_output=True)
+    stamp.write_text(lock_hash + "\n")
 
 
 class NodeClient:

@@ -15,15 +15,16 @@ const socket = io(options.url, {
   upgrade: options.upgrade !== false,
   auth: options.auth,
   extraHeaders: options.headers || {},
-  reconnectionDelay: 100,
-  reconnectionDelayMax: 200,
+  reconnectionDelay: options.reconnectionDelay || 100,
+  reconnectionDelayMax: options.reconnectionDelay || 200,
+  randomizationFactor: 0,
   forceNew: true,
 });
 
 socket.on("connect", () => out({ type: "connect", id: socket.id, recovered: socket.recovered,
   transport: socket.io.engine.transport.name }));
 socket.on("connect_error", (error) => out({ type: "connect_error", message: error.message,
-  data: error.data === undefined ? null : error.data, description: String(error.description || "") }));
+  data: error.data === undefined ? null : error.data, description: String((error.description && error.description.message) || error.description || "") }));
 socket.on("disconnect", (reason) => out({ type: "disconnect", reason }));
 socket.onAny((event, ...args) => out({ type: "event", event, args }));
 socket.io.on("open", () => {
