@@ -49,8 +49,10 @@ class Site:
 
 @pytest.fixture
 async def site(real_backend: Backend) -> AsyncIterator[Site]:
-    settings = real_backend.settings(cors_origins=(ALLOWED,))
-    app = real_backend.app(cors_origins=(ALLOWED,))
+    # sessions checked often, so that a logout closes sockets within the test's patience
+    overrides: dict[str, Any] = {"cors_origins": (ALLOWED,), "websocket_session_check_seconds": 0.2}
+    settings = real_backend.settings(**overrides)
+    app = real_backend.app(**overrides)
     async with serving(app, settings) as port, aiohttp.ClientSession() as session:
         base = f"http://127.0.0.1:{port}"
         yield Site(Http(session, base), base, port)
@@ -243,3 +245,14 @@ async def test_an_unauthenticated_socket_is_closed_after_ten_seconds(site: Site)
         waited = asyncio.get_running_loop().time() - started
         assert line["reason"] == "transport close" and before == []
         assert 9 <= waited <= 11.5
+
+
+async def test_a_logout_disconnects_from_the_server_side_and_the_client_does_not_come_back(site: Site) -> None:
+    investor = await site.user("investor", "Lou Logout")
+    async with NodeClient(site.url, transports=["websocket"], auth={"token": investor["token"]}) as client:
+        await connected(client)
+        await site.http.session.post(f"{site.url}/api/auth/logout",
+                                     headers={"Authorization": f"Bearer {investor['token']}"})
+        line, before = await client.until("disconnect", wait_seconds=5)
+        assert line["reason"] == "io server disconnect" and before == []
+        await client.nothing_within(0.5)
