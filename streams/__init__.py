@@ -6,6 +6,8 @@
     subscriber.py  a socket's bounded queue and the loop that sends it
     hub.py         feeds, subscriptions, the replay->live handover
     websocket.py   the ``GET /ws`` route
+    origin.py      the Origin check of socket handshakes (no cross-site WebSocket hijacking)
+    socketio/      Socket.IO v4 at ``/socket.io/`` over the same hub and readers
 
 ``start_hub``/``stop_hub`` are called from the app's lifespan (``while_serving`` in app.py).
 """

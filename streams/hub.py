@@ -15,6 +15,9 @@ Live delivery: each entry is encoded and framed once; its bytes go straight to t
 socket on the fast path (streams/direct.py), and to the bounded queue of the others (a transport
 backed up, something still queued, a server without the fast path). The reader pauses after every
 FANOUT_SLICE sockets so that HTTP requests are not held behind a large fan-out.
+
+Sockets of another protocol (Socket.IO, streams/socketio) are subscribers like the others, with a
+``framer`` that builds the batch in their frames, once per batch for all of them (``Feed._send_framed``).
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ class Subscription:
     session_key: str = ""  # the Redis key of the socket's token: once it is gone, so is the socket
     feeds: list[Feed] = field(default_factory=list)
     replays: list[Replay] = field(default_factory=list)
-    starts: dict[str, Order] = field(default_factory=dict)  # stream name -> where it starts for this socket
+    # stream name -> where it starts for this socket; kept for another protocol's subscribers only (recovery)
+    starts: dict[str, Order] | None = None
 
 
 class Hub:
@@ -298,7 +302,7 @@ class Hub:
         if self.closing:
             raise HubClosed()
         subscription = Subscription(subscriber or Subscriber(user_id, self.queue_max), recovered=True,
-                                    session_key=session_key)
+                                    session_key=session_key, starts=None if subscriber is None else {})
         for name, key, state, since_asked in (
             (USER, user_key, user_state, since),
             (MARKET, market_key, market_state, market_since),
@@ -314,7 +318,8 @@ class Hub:
                 subscription.recovered = False
             else:
                 start = since
-        subscription.starts[name] = start
+        if subscription.starts is not None:
+            subscription.starts[name] = start
         feed = self.feeds.get(key)
         if feed is None:
             feed = self.feeds[key] = Feed(name, key, state.last)

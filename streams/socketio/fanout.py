@@ -64,5 +64,5 @@ class SocketioSubscriber(Subscriber):
 
     def joined(self, starts: dict[str, Order], feeds: list[Feed]) -> None:
         """Called once subscribed: where its streams start, and its market feed."""
-        self.positions = Positions(starts[USER], starts[MARKET])
+        self.positions = Positions(starts.get(USER, ZERO), starts.get(MARKET, ZERO))
         self.market_feed = next((feed for feed in feeds if feed.name == MARKET), None)

@@ -250,7 +250,7 @@ class Connection:
         if state.positions is not None:
             since, market_since = state.positions.user_start, state.positions.market_start
         subscription = await self.server.hub.subscribe(user.id, since, market_since, user.session_key, subscriber)
-        subscriber.joined(subscription.starts, subscription.feeds)
+        subscriber.joined(subscription.starts or {}, subscription.feeds)
         subscriber.last_pong = asyncio.get_running_loop().time()
         self.subscriber = subscriber
         recovering = state.recovered
