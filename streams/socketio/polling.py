@@ -49,6 +49,7 @@ from streams.socketio.protocol import (
     authenticate,
     authenticate_token,
     authenticated_packets,
+    forget_recovery,
     new_id,
     read_connect,
     take_recovery,
@@ -291,7 +292,7 @@ async def _answer(the_server: SocketioServer, session: sessions.PollSession,
         return {"pid": pid, "connected": 1}, [connect_packet(session.sid, pid)]
     if packet.type is SocketType.DISCONNECT:  # a clean leave: no recovery
         if session.pid:
-            await market.redis.delete(market.keys.socketio_recovery(session.pid))
+            await forget_recovery(market, session.pid)
         await sessions.delete(market, session.sid)
         return {}, []
     if packet.type is SocketType.EVENT and session.connected and packet.data[0] == AUTHENTICATE:

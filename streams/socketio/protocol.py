@@ -87,6 +87,10 @@ async def save_recovery(market: Market, pid: str, user: User, positions: Positio
                            ex=RECOVERY_SECONDS)
 
 
+async def forget_recovery(market: Market, pid: str) -> None:
+    await market.redis.delete(market.keys.socketio_recovery(pid))
+
+
 async def take_recovery(market: Market, pid: str) -> tuple[User, Positions] | None:
     """The state saved under ``pid`` (taken: a pid recovers once), with its user, while the user's token
     still exists; None otherwise."""

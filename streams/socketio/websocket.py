@@ -51,6 +51,7 @@ from streams.socketio.protocol import (
     authenticate,
     authenticate_token,
     authenticated_packets,
+    forget_recovery,
     new_id,
     read_connect,
     save_recovery,
@@ -334,9 +335,12 @@ class Connection:
 
     async def _leave(self) -> None:
         state, subscriber = self.state, self.subscriber
-        if not self.clean and state.user is not None and state.pid is not None and subscriber is not None:
+        if state.user is not None and state.pid is not None and subscriber is not None:
             with contextlib.suppress(*UNAVAILABLE_ERRORS):
-                await save_recovery(self.market, state.pid, state.user, subscriber.positions)
+                if self.clean:  # a 41: nothing to recover (not even what polling saved before an upgrade)
+                    await forget_recovery(self.market, state.pid)
+                else:
+                    await save_recovery(self.market, state.pid, state.user, subscriber.positions)
         if subscriber is None or subscriber.close_code is None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_SECONDS_MAX):

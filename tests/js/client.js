@@ -3,6 +3,7 @@
 //   {"cmd":"emit","event":"authenticate","args":["<token>"],"ack":true}
 //   {"cmd":"drop"}        the transport drops without a 41 (socket.io.engine.close()): recoverable
 //   {"cmd":"disconnect"}  a clean leave (41)
+//   {"cmd":"connect"}     connect again (with the pid and offset it has, as socket.io-client does)
 //   {"cmd":"exit"}
 "use strict";
 const { io } = require("socket.io-client");
@@ -43,6 +44,8 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
     socket.io.engine.close();
   } else if (command.cmd === "disconnect") {
     socket.disconnect();
+  } else if (command.cmd === "connect") {
+    socket.connect();
   } else if (command.cmd === "namespace") {
     const other = io(options.url.replace(/\/$/, "") + command.namespace, { transports: ["websocket"], forceNew: true,
       reconnection: false, auth: options.auth });

@@ -178,9 +178,17 @@ async def test_a_clean_leave_is_not_recovered(site: Site) -> None:
         await connected(client)
         await site.deposit(investor, 1)
         await client.events(1)
-    async with NodeClient(site.url, transports=["polling"], auth={"token": investor["token"]}) as client:
-        line = await connected(client)
-        assert line["recovered"] is False
+        await client.command(cmd="disconnect")  # 41
+        gone, _ = await client.until("disconnect")
+        assert gone["reason"] == "io client disconnect"
+        await site.deposit(investor, 2)  # while away: not resumed after a clean leave
+        await client.command(cmd="connect")  # sends its pid and offset all the same
+        line, before = await client.until("connect")
+        assert line["recovered"] is False and before == []
+        await site.deposit(investor, 4)
+        got = await client.events(1)
+        assert got[0]["args"][0]["balance"] == 7
+        await client.nothing_within(0.3)
 
 
 async def test_several_tabs_each_get_every_event_and_no_user_gets_anothers(site: Site) -> None:
