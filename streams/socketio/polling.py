@@ -36,6 +36,7 @@ from streams.socketio.packets import (
     decode_socket,
     encode_engine,
     encode_payload,
+    encode_socket,
     offset_of,
     open_packet,
 )
@@ -57,7 +58,7 @@ from streams.socketio.protocol import (
 from streams.socketio.recovery import Positions, parse_offset
 from streams.socketio.server import PING, SocketioServer
 from streams.source import stream_states
-from streams.subscriber import CLOSE_GOING_AWAY
+from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED
 
 WATCH_SECONDS: Final = 0.1
 # once a poll has something, it waits this long for more before answering
@@ -65,6 +66,10 @@ GATHER_SECONDS: Final = 0.005
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 NOOP: Final = encode_engine(EngineType.NOOP)
 CLOSE: Final = encode_engine(EngineType.CLOSE)
+
+
+class LoggedOut(Exception):
+    """The session's token is gone (logout, expiry)."""
 
 
 def _text(body: str, status: int = 200) -> Response:
@@ -123,7 +128,11 @@ async def _poll(the_server: SocketioServer, sid: str) -> Response:
                 await sessions.delete(market, sid)
                 return _text(CLOSE)  # not authenticated in time
             wake.clear()
-            answer = await _collect(the_server, session, wake, ping_at)
+            try:
+                answer = await _collect(the_server, session, wake, ping_at)
+            except LoggedOut:  # the token was revoked: a server-side disconnect, which the client does not retry
+                await sessions.delete(market, sid)
+                return _text(encode_socket(SocketType.DISCONNECT))
             if answer is not None:
                 return _text(encode_payload(answer))
             if loop.time() >= ping_at:
@@ -175,10 +184,13 @@ async def _stream_frames(the_server: SocketioServer, session: sessions.PollSessi
         except ReplayGap:
             pass  # answer what was read; the next poll reads on from there
         pump = asyncio.create_task(subscriber.pump(collect), name="socketio-poll")
+        pump.add_done_callback(lambda _: wake.set())  # closed (4008, 4401, shutdown): stop waiting
         if not frames and not gather:
             await _watch(the_server.market, session, wake, ping_at)
         if frames:
             await asyncio.sleep(GATHER_SECONDS)  # a burst goes out in one answer
+        elif subscriber.close_code == CLOSE_UNAUTHORIZED:
+            raise LoggedOut()
         elif subscriber.close_code is not None:
             return None
     finally:

@@ -255,9 +255,11 @@ async def test_an_unauthenticated_socket_is_closed_after_ten_seconds(site: Site)
         assert 9 <= waited <= 11.5
 
 
-async def test_a_logout_disconnects_from_the_server_side_and_the_client_does_not_come_back(site: Site) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_a_logout_disconnects_from_the_server_side_and_the_client_does_not_come_back(
+        site: Site, transport: str) -> None:
     investor = await site.user("investor", "Lou Logout")
-    async with NodeClient(site.url, transports=["websocket"], auth={"token": investor["token"]}) as client:
+    async with NodeClient(site.url, transports=[transport], auth={"token": investor["token"]}) as client:
         await connected(client)
         await site.http.session.post(f"{site.url}/api/auth/logout",
                                      headers={"Authorization": f"Bearer {investor['token']}"})
