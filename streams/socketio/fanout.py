@@ -47,7 +47,7 @@ FRAMER: Final = SocketioFramer()
 class SocketioSubscriber(Subscriber):
     """A Socket.IO socket in the hub: its frames are FRAMER's, and it keeps its recovery positions."""
 
-    __slots__ = ("last_pong", "market_feed", "positions")
+    __slots__ = ("last_pong", "market_feed", "pinged_at", "positions")
     framer = FRAMER
 
     def __init__(self, user_id: str, queue_max: int) -> None:
@@ -55,6 +55,7 @@ class SocketioSubscriber(Subscriber):
         self.positions = Positions(ZERO, ZERO)
         self.market_feed: Feed | None = None
         self.last_pong = 0.0
+        self.pinged_at = 0.0  # loop time of the last Engine.IO ping (0: none yet)
 
     def market_position(self) -> Order:
         """How far the market has been sent to this socket: the feed's position (every live socket of the

@@ -1,9 +1,9 @@
 """The process's Socket.IO side: its websocket sockets, their Engine.IO heartbeat, and wake-ups of polls.
 
-Heartbeat: every pingInterval one ``2`` (ping) frame, built once, goes to every websocket socket the way
-events do (straight to the transport, else its queue); a socket whose ``3`` (pong) has not come back
-by the next ping (pingInterval, which is longer than pingTimeout) is closed (the client reconnects and
-recovers). Long-polling sockets get their pings
+Heartbeat: every pingInterval each websocket socket gets a ``2`` (ping) frame, one pre-built frame written
+the way events are (straight to the transport, else its queue), a 25th of the sockets every second; a
+socket whose ``3`` (pong) has not come back by its next ping (pingInterval later, longer than
+pingTimeout) is closed (the client reconnects and recovers). Long-polling sockets get their pings
 in the answer of a poll that waited pingInterval (streams/socketio/polling.py).
 """
 
@@ -23,6 +23,7 @@ from streams.socketio.protocol import PING_INTERVAL_MS, PING_TIMEOUT_MS
 PING: Final = encode_engine(EngineType.PING)
 _PING_WIRE: Final = text_frame(PING)
 CLOSE_PING_TIMEOUT: Final = 4002
+PING_GROUPS: Final = 25
 
 
 class SocketioServer:
@@ -52,29 +53,26 @@ class SocketioServer:
         if event is not None:
             event.set()
 
-    def ping(self) -> None:
+    def ping(self, group: int = 0, groups: int = 1) -> None:
+        """Pings the sockets of ``group`` (of ``groups``), first closing those of them that left their
+        previous ping unanswered."""
+        now = asyncio.get_running_loop().time()
         for subscriber in list(self.sockets):
+            if groups > 1 and hash(subscriber) % groups != group:
+                continue
+            if subscriber.pinged_at and subscriber.last_pong < subscriber.pinged_at:
+                subscriber.close(CLOSE_PING_TIMEOUT)
+                continue
+            subscriber.pinged_at = now
             direct = subscriber.direct
             if direct is None or not direct.write(_PING_WIRE):
                 subscriber.push(PING)
 
-    def reap(self, pinged_at: float) -> int:
-        """Closes every socket that has not answered a ping sent at ``pinged_at``; returns how many."""
-        closed = 0
-        for subscriber in list(self.sockets):
-            if subscriber.last_pong < pinged_at:
-                subscriber.close(CLOSE_PING_TIMEOUT)
-                closed += 1
-        return closed
-
     async def _beat_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        pinged_at: float | None = None
+        # the sockets are pinged in PING_GROUPS groups, one group per tick, so that their pongs (a message
+        # each through the server) come back spread over the interval instead of in one burst
+        group = 0
         while True:
-            # each tick reaps the sockets that left the previous ping unanswered (pingInterval >= pingTimeout
-            # ago), then pings
-            await asyncio.sleep(max(self.ping_interval, self.ping_timeout))
-            if pinged_at is not None:
-                self.reap(pinged_at)
-            pinged_at = loop.time()
-            self.ping()
+            await asyncio.sleep(max(self.ping_interval, self.ping_timeout) / PING_GROUPS)
+            self.ping(group, PING_GROUPS)
+            group = (group + 1) % PING_GROUPS

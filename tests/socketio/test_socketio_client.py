@@ -49,10 +49,17 @@ class Site:
 
 @pytest.fixture
 async def site(real_backend: Backend) -> AsyncIterator[Site]:
+    async for value in _site(real_backend):
+        yield value
+
+
+async def _site(real_backend: Backend, holder: list[Any] | None = None) -> AsyncIterator[Site]:
     # sessions checked often, so that a logout closes sockets within the test's patience
     overrides: dict[str, Any] = {"cors_origins": (ALLOWED,), "websocket_session_check_seconds": 0.2}
     settings = real_backend.settings(**overrides)
     app = real_backend.app(**overrides)
+    if holder is not None:
+        holder.append(app)
     async with serving(app, settings) as port, aiohttp.ClientSession() as session:
         base = f"http://127.0.0.1:{port}"
         yield Site(Http(session, base), base, port)
@@ -266,3 +273,43 @@ async def test_a_logout_disconnects_from_the_server_side_and_the_client_does_not
         line, before = await client.until("disconnect", wait_seconds=5)
         assert line["reason"] == "io server disconnect" and before == []
         await client.nothing_within(0.5)
+
+
+async def test_the_client_answers_engine_io_pings_and_stays_connected(real_backend: Backend) -> None:
+    holder: list[Any] = []
+    async for site in _site(real_backend, holder):
+        the_server = holder[0].extensions["socketio"]
+        # every socket pinged every second (the client, told so in the handshake, allows 2 s between pings)
+        the_server.ping_interval, the_server.ping_timeout = 1.0, 1.0
+        investor = await site.user("investor", "Pam Ping")
+        async with NodeClient(site.url, transports=["websocket"], auth={"token": investor["token"]}) as client:
+            await connected(client)
+            await asyncio.sleep(3.5)  # several pings, each answered: nobody is reaped
+            (socket,) = the_server.sockets
+            assert socket.pinged_at > 0 and socket.last_pong >= socket.pinged_at - 1.1
+            await site.deposit(investor, 5)
+            got, before = await client.until("event")
+            assert before == [] and got["event"] == "walletUpdated"
+
+
+async def test_a_socket_that_leaves_a_ping_unanswered_is_closed(real_backend: Backend) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    holder: list[Any] = []
+    async for site in _site(real_backend, holder):
+        the_server = holder[0].extensions["socketio"]
+        the_server.ping_interval, the_server.ping_timeout = 1.0, 1.0
+        investor = await site.user("investor", "Deaf Dan")
+        url = f"ws://127.0.0.1:{site.port}/socket.io/?EIO=4&transport=websocket"
+        async with connect(url) as ws:
+            assert str(await ws.recv()).startswith('0{"sid":')
+            await ws.send('40{"token":"' + investor["token"] + '"}')
+            assert str(await ws.recv()).startswith('40{"sid":')
+            seen = []
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(5):
+                    while True:
+                        seen.append(await ws.recv())  # pings, never answered
+            assert seen == ["2"]  # pinged once; at its next ping it is closed instead
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002

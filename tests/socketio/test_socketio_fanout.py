@@ -68,7 +68,7 @@ def test_a_slow_socketio_consumer_is_closed_with_4008_alone() -> None:
     assert fast.close_code is None and len(fast.queue) == 1
 
 
-def test_the_heartbeat_pings_every_socket_and_closes_those_that_did_not_answer() -> None:
+async def test_the_heartbeat_pings_every_socket_and_closes_those_that_left_a_ping_unanswered() -> None:
     class FakeHub:
         market = None
 
@@ -77,6 +77,13 @@ def test_the_heartbeat_pings_every_socket_and_closes_those_that_did_not_answer()
     server.sockets |= {answered, silent}
     server.ping()
     assert list(answered.queue) == ["2"] and list(silent.queue) == ["2"]
-    answered.last_pong = 10.0
-    assert server.reap(pinged_at=5.0) == 1
+    answered.last_pong = answered.pinged_at + 0.001  # its 3 came back
+    server.ping()
     assert silent.close_code == CLOSE_PING_TIMEOUT and answered.close_code is None
+    assert list(answered.queue) == ["2", "2"]
+    # in groups: each socket is pinged on its group's tick only
+    fresh = [SocketioSubscriber(f"g{n}", queue_max=5) for n in range(20)]
+    server.sockets = set(fresh)
+    for group in range(5):
+        server.ping(group, 5)
+    assert all(list(subscriber.queue) == ["2"] for subscriber in fresh)
