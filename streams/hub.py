@@ -57,7 +57,8 @@ class Framer(Protocol):
 
     def frame(self, stream: str, batch: Batch) -> tuple[Batch, bytes]: ...
 
-    def delivered(self, subscriber: Subscriber, stream: str, batch: Batch) -> None: ...
+    def delivered(self, subscriber: Subscriber, stream: str, batch: Batch) -> None:
+        """Told after each batch of a user feed sent to ``subscriber`` (not the market's: that is all of them)."""
 
 
 class HubClosed(Exception):
@@ -142,7 +143,8 @@ class Feed:
             self._send_above_floor(subscriber, framed[0])
         else:
             _send_to(subscriber, framed[0], framed[1])
-        framer.delivered(subscriber, self.name, framed[0])
+        if self.name == USER:  # what a socket was sent of its own stream (a few events; recovery needs it)
+            framer.delivered(subscriber, self.name, framed[0])
 
     def _send_above_floor(self, subscriber: Subscriber, batch: Batch) -> None:
         floor = self.floors[subscriber]
