@@ -15,6 +15,7 @@ Protocol notes, and what a seed-style frontend changes, in docs/websocket.md.
 from __future__ import annotations
 
 from quart import Blueprint, Response, current_app
+from quart_schema import hide
 
 from streams.hub import Hub
 from streams.socketio import polling
@@ -26,6 +27,7 @@ PATH = "/socket.io/"
 
 
 @blueprint.route(PATH, methods=["GET", "POST"])
+@hide  # the Engine.IO protocol, not the REST API: kept out of /openapi.json (docs/websocket.md describes it)
 async def socketio_polling() -> Response:
     the_server: SocketioServer = current_app.extensions["socketio"]
     return await polling.handle(the_server)
