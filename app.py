@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     )
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
-    app.register_blueprint(streams_socketio.blueprint)
+    streams_socketio.install(app)
     register_cors(app, settings.cors_origins)
     expose_send(app)
 

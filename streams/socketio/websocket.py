@@ -40,6 +40,8 @@ from streams.socketio.packets import (
     encode_socket,
     open_packet,
 )
+from streams.socketio.pongs import SCOPE_KEY as PONGS_KEY
+from streams.socketio.pongs import PongClock
 from streams.socketio.protocol import (
     AUTH_SECONDS,
     AUTHENTICATE,
@@ -283,6 +285,8 @@ class Connection:
     async def _deliver(self, subscription: Subscription) -> None:
         subscriber = subscription.subscriber
         assert isinstance(subscriber, SocketioSubscriber)
+        pongs = websocket.scope.get(PONGS_KEY)
+        subscriber.pongs = pongs if isinstance(pongs, PongClock) else None
         self.server.sockets.add(subscriber)
         receiver = asyncio.create_task(self._receive(subscriber), name="socketio-receive")
         try:
