@@ -350,22 +350,35 @@ class Hub:
 
     async def replay(self, subscription: Subscription) -> AsyncIterator[str]:
         """The frames a socket missed, page by page, oldest first, stream by stream."""
-        async for stream, entry_id, fields in self.replay_entries(subscription):
-            yield entry_frame(stream, entry_id, fields)
-
-    async def replay_entries(self, subscription: Subscription) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
-        """The entries a socket missed, as (stream name, entry id, fields), in the order ``replay`` sends them."""
         for replay in subscription.replays:
             cursor = replay.after
             while cursor < replay.upto and subscription.subscriber.close_code is None:
-                state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto),
-                                                 REPLAY_PAGE)
-                if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
-                    # entries after the cursor may have been trimmed before this page was read
-                    raise ReplayGap()
+                entries = await self._replay_page(replay, cursor)
+                if not entries:
+                    break
+                for entry_id, fields in entries:
+                    yield entry_frame(replay.stream, entry_id, fields)
+                cursor = order_of(entries[-1][0])
+        subscription.replays.clear()
+
+    async def replay_entries(self, subscription: Subscription) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+        """The entries a socket missed, as (stream name, entry id, fields), in the order ``replay`` sends
+        them (for another protocol's frames)."""
+        for replay in subscription.replays:
+            cursor = replay.after
+            while cursor < replay.upto and subscription.subscriber.close_code is None:
+                entries = await self._replay_page(replay, cursor)
                 if not entries:
                     break
                 for entry_id, fields in entries:
                     yield replay.stream, entry_id, fields
                 cursor = order_of(entries[-1][0])
         subscription.replays.clear()
+
+    async def _replay_page(self, replay: Replay, cursor: Order) -> list[Entry]:
+        """The next page of a replay after ``cursor``; ReplayGap when trimming may have overtaken it."""
+        state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto), REPLAY_PAGE)
+        if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
+            # entries after the cursor may have been trimmed before this page was read
+            raise ReplayGap()
+        return entries
