@@ -15,7 +15,7 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Response, websocket
+from quart import Response, current_app, websocket
 
 from finance.api.errors import error_response, unavailable_response
 from finance.connection import UNAVAILABLE_ERRORS
@@ -81,8 +81,6 @@ class Closed(Exception):
 
 
 def server() -> SocketioServer:
-    from quart import current_app
-
     found: SocketioServer = current_app.extensions["socketio"]
     return found
 
