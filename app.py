@@ -20,6 +20,7 @@ from quart_schema import Info, QuartSchema
 
 from finance import api, logs
 from finance.api import observability
+from finance.api.cors import register_cors
 from finance.api.drain import drain_unread_bodies
 from finance.api.openapi import ContractProvider
 from finance.clock import Clock
@@ -27,6 +28,7 @@ from finance.connection import connect
 from finance.market import Market
 from finance.marketplace import aging
 from finance.settings import Settings
+from streams import socketio as streams_socketio
 from streams import start_hub, stop_hub
 from streams import websocket as streams_websocket
 from streams.asgi import expose_send
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     observability.install(app, settings)
     api.register(app)
     app.register_blueprint(streams_websocket.blueprint)
+    streams_socketio.install(app)
+    register_cors(app, settings.cors_origins)
     expose_send(app)
     drain_unread_bodies(app)
 
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
         aging_task = None
         try:
             hub = app.extensions["hub"] = start_hub(market, settings, redis_server)
+            app.extensions["socketio"] = streams_socketio.start_socketio(hub)
             exit_with_master(app)
             if settings.aging_interval_seconds > 0:
                 aging_task = asyncio.create_task(aging.run_forever(market), name="aging")
@@ -81,6 +86,8 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
                 aging_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await aging_task
+            if "socketio" in app.extensions:
+                await streams_socketio.stop_socketio(app.extensions.pop("socketio"))
             if hub is not None:
                 await stop_hub(hub)
             await market.redis.aclose()

@@ -58,6 +58,11 @@ TEMPLATES: dict[str, str] = {
     "idempotency": "idempotency:{id}",
     "attempts_by_email": "auth-attempts:email:{id}",
     "attempts_by_address": "auth-attempts:address:{id}",
+    # Socket.IO (streams/socketio): an Engine.IO session (long-polling state any worker can serve), its
+    # queue of control packets, and a disconnected socket's recovery record under its pid
+    "socketio_session": "socketio:session:{id}",
+    "socketio_outbox": "socketio:session:{id}:outbox",
+    "socketio_recovery": "socketio:recovery:{id}",
 }
 
 # marketplace sort name -> index
@@ -199,6 +204,15 @@ class Keys:
 
     def attempts_by_address(self, address: str) -> str:
         return self._key("attempts_by_address", address)
+
+    def socketio_session(self, sid: str) -> str:
+        return self._key("socketio_session", sid)
+
+    def socketio_outbox(self, sid: str) -> str:
+        return self._key("socketio_outbox", sid)
+
+    def socketio_recovery(self, pid: str) -> str:
+        return self._key("socketio_recovery", pid)
 
     def lua_key_functions(self) -> str:
         """Lua source defining ``KEY.<name>(id)`` for every template, for the scripts' prelude."""

@@ -29,6 +29,11 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated origins (scheme://host[:port]), compared lowercase without a trailing /."""
+    return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = EMBEDDED
@@ -75,6 +80,9 @@ class Settings:
     log_format: str = "text"
     metrics_token: str = ""
     shutdown_timeout_seconds: float = 10.0
+    # browser origins other than the app's own that may call the API (CORS) and open sockets
+    # (e.g. "http://localhost:3000"); empty: the app's own origin only
+    cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
@@ -157,4 +165,5 @@ class Settings:
             log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
             metrics_token=env.get("METRICS_TOKEN", defaults.metrics_token),
             shutdown_timeout_seconds=_int(env, "SHUTDOWN_TIMEOUT_SECONDS", int(defaults.shutdown_timeout_seconds)),
+            cors_origins=_origins(env.get("CORS_ORIGINS", "")),
         )

@@ -55,7 +55,8 @@ from loadtest.servers import (
 )
 
 BENCHMARKS = ("a", "b", "c", "d", "e")
-FANOUT_SERVERS = ("raw", "socketio", "quart", "app")
+# appsio: the app's own /socket.io/ (streams/socketio), measured with the app of each --fanout-workers
+FANOUT_SERVERS = ("raw", "socketio", "quart", "app", "appsio")
 SOCKETIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 
 
@@ -79,6 +80,12 @@ def machine() -> dict[str, Any]:
         "commit": commit,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def app_socketio_urls(base_url: str, tokens: list[str], count: int) -> list[str]:
+    """Our /socket.io/ for the lean client, which sends the ``token`` as the CONNECT packet's auth."""
+    ws_base = base_url.replace("http", "ws", 1)
+    return [f"{ws_base}{SOCKETIO_PATH}&token={tokens[i % len(tokens)]}" for i in range(count)]
 
 
 def baseline_ws_url(baseline: Managed) -> str:
@@ -220,7 +227,7 @@ class Bench:
         servers: list[Managed] = []
         try:
             apps = {w: start_app(redis.url, self.log_dir, workers=w, app_root=self.args.app_root)
-                    for w in (self.args.fanout_workers if "app" in wanted else [])}  # fmt: skip
+                    for w in (self.args.fanout_workers if {"app", "appsio"} & set(wanted) else [])}  # fmt: skip
             servers += apps.values()
             baselines: dict[str, tuple[Managed, str]] = {}
             if "raw" in wanted:
@@ -250,13 +257,20 @@ class Bench:
                     for workers, app in apps.items():
                         assert seller is not None and buyer is not None
                         api = Api(app.url, session)
-                        for mode in self.args.ws_modes:
+                        for mode in (self.args.ws_modes if "app" in wanted else []):
                             plan = self.fanout_plan(clients, deflate=mode == "browser")
                             trigger = app_trigger(api, seller, buyer, f"{self.run_id}-{mode}-{clients}-{workers}")
                             figures = await measure_fanout(socket_urls(app.url, tokens, clients), trigger, plan,
                                                            server_pid=app.process.pid)  # fmt: skip
                             results[f"app_{workers}w_{mode}_{clients}"] = figures
                             say(f"   app {workers}w {mode}, {clients} clients: " + fanout_line(figures))
+                        if "appsio" in wanted:  # the same client as the native Socket.IO row, no extension
+                            plan = self.fanout_plan(clients, deflate=False)
+                            trigger = app_trigger(api, seller, buyer, f"{self.run_id}-sio-{clients}-{workers}")
+                            figures = await measure_fanout(app_socketio_urls(app.url, tokens, clients), trigger,
+                                                           plan, server_pid=app.process.pid)  # fmt: skip
+                            results[f"app_{workers}w_socketio_{clients}"] = figures
+                            say(f"   app {workers}w socket.io, {clients} clients: " + fanout_line(figures))
         finally:
             for server in reversed(servers):
                 server.stop()
@@ -327,7 +341,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fanout-workers", default="1,2", help="b: WORKERS for the app, one app each")
     parser.add_argument("--fanout-servers", default=",".join(FANOUT_SERVERS),
-                        help="b: which of raw, socketio, quart, app to measure")  # fmt: skip
+                        help="b: which of raw, socketio, quart, app, appsio (our /socket.io/) to measure")  # fmt: skip
     parser.add_argument("--app-root", type=Path, default=PROJECT_ROOT,
                         help="the checkout whose app.py is run (for a before/after comparison)")  # fmt: skip
     parser.add_argument("--mixed-sockets", default="0,200,2000", help="e: WebSocket clients, one run each")

@@ -48,14 +48,22 @@ class Frame(msgspec.Struct):
 
 
 FRAME_DECODER = msgspec.json.Decoder(Frame)
-# a Socket.IO event as it comes, after its "42" prefix: ["broadcast", {the same envelope}]
-SOCKETIO_EVENT_DECODER = msgspec.json.Decoder(tuple[str, Frame])
+# a Socket.IO event as it comes, after its "42" prefix: the native baseline's ["broadcast", {the same
+# envelope}], or our /socket.io/'s ["<event>", {data}, "<offset>"] (offset: m<market id> or u<user id>)
+_SOCKETIO_PARTS = msgspec.json.Decoder(list[msgspec.Raw])
+_EVENT_DATA = msgspec.json.Decoder(EventData)
+_TEXT = msgspec.json.Decoder(str)
 
 
 def decode_frame(payload: bytes) -> Frame:
     """A frame of ours, or a Socket.IO event carrying one."""
     if payload[:2] == b"42":
-        return SOCKETIO_EVENT_DECODER.decode(payload[2:])[1]
+        parts = _SOCKETIO_PARTS.decode(payload[2:])
+        if len(parts) == 2:
+            return FRAME_DECODER.decode(parts[1])
+        offset = _TEXT.decode(parts[2])
+        return Frame("event", stream="user" if offset[:1] == "u" else "market", id=offset[1:],
+                     event=_TEXT.decode(parts[0]), data=_EVENT_DATA.decode(parts[1]))
     return FRAME_DECODER.decode(payload)
 
 

@@ -22,7 +22,7 @@ import socket as socket_module
 import struct
 import time
 import zlib
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 OPCODE_CONTINUATION = 0x0
 OPCODE_TEXT = 0x1
@@ -58,6 +58,10 @@ class LeanWebSocket(asyncio.Protocol):
 
     def __init__(self, host_header: str, target: str, deflate: bool = False) -> None:
         self.socketio = target.startswith("/socket.io/")
+        # the namespace's CONNECT: with the token of a ``token`` query parameter as its auth (our /socket.io/;
+        # the native baseline ignores both)
+        token = parse_qs(urlsplit(target).query).get("token", [""])[0]
+        self.socketio_connect = b'40{"token":"' + token.encode() + b'"}' if token else b"40"
         self.host_header = host_header
         self.target = target
         self.offer_deflate = deflate
@@ -174,7 +178,7 @@ class LeanWebSocket(asyncio.Protocol):
         """Answers Engine.IO's open ("0{...}": join the namespace) and pings ("2"); True for a message
         to keep: the namespace's connect ("40...", the hello) and events ("42[...]")."""
         if payload[:1] == b"0":
-            self.send(OPCODE_TEXT, b"40")
+            self.send(OPCODE_TEXT, self.socketio_connect)
             return False
         if payload == b"2":
             self.send(OPCODE_TEXT, b"3")

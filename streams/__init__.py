@@ -10,6 +10,8 @@
     websocket.py   the ``GET /ws`` route
     lean.py        idle sockets at a few KB: after hello and replay, one small protocol object each
     client_frames.py  the answers to a client's frames
+    origin.py      the Origin check of socket handshakes (no cross-site WebSocket hijacking)
+    socketio/      Socket.IO v4 at ``/socket.io/`` over the same hub and readers
 
 ``start_hub``/``stop_hub`` are called from the app's lifespan (``while_serving`` in app.py).
 """

@@ -15,6 +15,9 @@ Live delivery: each entry is encoded and framed once; its bytes go straight to t
 socket on the fast path (streams/direct.py), and to the bounded queue of the others (a transport
 backed up, something still queued, a server without the fast path). The reader pauses after every
 FANOUT_SLICE sockets so that HTTP requests are not held behind a large fan-out.
+
+Sockets of another protocol (Socket.IO, streams/socketio) are subscribers like the others, with a
+``framer`` that builds the batch in their frames, once per batch for all of them (``Feed._send_framed``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from redis.asyncio import Redis
 
@@ -51,8 +54,18 @@ FANOUT_SLICE_BYTES: Final = 1024 * 1024
 # after this long of fan-out with only yields between slices, a real rest of FANOUT_REST_SECONDS
 FANOUT_BUSY_SECONDS: Final = 0.010
 FANOUT_REST_SECONDS: Final = 0.010
-# (position, frame, frame bytes) of each entry in a batch
-Batch = list[tuple[Order, str, bytes]]
+# (position, frame, frame bytes, the entry) of each entry in a batch
+Batch = list[tuple[Order, str, bytes, Entry]]
+
+
+class Framer(Protocol):
+    """Another protocol's frames for the same entries (streams/socketio): a subscriber whose ``framer`` is
+    set gets ``frame``'s batch instead of the /ws frames, built once per batch for all its sockets."""
+
+    def frame(self, stream: str, batch: Batch) -> tuple[Batch, bytes]: ...
+
+    def delivered(self, subscriber: Subscriber, stream: str, batch: Batch) -> None:
+        """Told after each batch of a user feed sent to ``subscriber`` (not the market's: that is all of them)."""
 
 
 class HubClosed(Exception):
@@ -64,7 +77,7 @@ class ReplayGap(Exception):
 
 
 class Feed:
-    __slots__ = ("floors", "key", "name", "position", "subscribers")
+    __slots__ = ("_framed", "floors", "key", "name", "position", "subscribers")
 
     def __init__(self, name: str, key: str, position: Order) -> None:
         self.name = name  # "user" or "market": the frames' "stream"
@@ -73,6 +86,7 @@ class Feed:
         self.subscribers: set[Subscriber] = set()
         # subscribers that asked to start beyond the position: skip live events up to their floor
         self.floors: dict[Subscriber, Order] = {}
+        self._framed: dict[Framer, tuple[Batch, bytes]] = {}  # the current batch in other protocols' frames
 
     def deliver(self, entries: list[Entry]) -> None:
         """Delivers ``entries`` to every subscriber, all at once."""
@@ -99,7 +113,7 @@ class Feed:
                 continue  # read by an XREAD that started before this feed was re-created further on
             frame = entry_frame(name, entry_id, fields)
             wire = text_frame(frame)
-            batch.append((order, frame, wire))
+            batch.append((order, frame, wire, (entry_id, fields)))
             batch_bytes += len(wire)
             if batch_bytes >= WRITE_BATCH_BYTES_MAX:
                 yield from self._deliver_batch(batch, slice_size)
@@ -109,6 +123,7 @@ class Feed:
 
     def _deliver_batch(self, batch: Batch, slice_size: int) -> Iterator[tuple[int, int]]:
         self.position = batch[-1][0]
+        self._framed.clear()
         subscribers = list(self.subscribers)
         wire = batch[0][2] if len(batch) == 1 else b"".join([item[2] for item in batch])
         slice_size = max(1, min(slice_size, FANOUT_SLICE_BYTES // len(wire)))
@@ -121,10 +136,25 @@ class Feed:
     def _send(self, batch: Batch, wire: bytes, subscribers: list[Subscriber]) -> None:
         floors = self.floors
         for subscriber in subscribers:
-            if floors and subscriber in floors:
+            if subscriber.framer is not None:
+                self._send_framed(subscriber, batch)
+            elif floors and subscriber in floors:
                 self._send_above_floor(subscriber, batch)
-                continue
-            _send_to(subscriber, batch, wire)
+            else:
+                _send_to(subscriber, batch, wire)
+
+    def _send_framed(self, subscriber: Subscriber, batch: Batch) -> None:
+        """A subscriber of another protocol: the batch in its frames, built once for all its sockets."""
+        framer: Framer = subscriber.framer
+        framed = self._framed.get(framer)
+        if framed is None:
+            framed = self._framed[framer] = framer.frame(self.name, batch)
+        if self.floors and subscriber in self.floors:
+            self._send_above_floor(subscriber, framed[0])
+        else:
+            _send_to(subscriber, framed[0], framed[1])
+        if self.name == USER:  # what a socket was sent of its own stream (a few events; recovery needs it)
+            framer.delivered(subscriber, self.name, framed[0])
 
     def _send_above_floor(self, subscriber: Subscriber, batch: Batch) -> None:
         floor = self.floors[subscriber]
@@ -161,7 +191,9 @@ class Subscription:
     session_key: str = ""  # the Redis key of the socket's token: once it is gone, so is the socket
     feeds: list[Feed] = field(default_factory=list)
     replays: list[Replay] = field(default_factory=list)
-    starts: dict[str, str] = field(default_factory=dict)  # stream name -> the id it is delivered after
+    # stream name -> where it starts for this socket: for /ws's hello (dropped after it), and kept for
+    # Socket.IO's recovery
+    starts: dict[str, Order] | None = None
 
 
 class Hub:
@@ -290,12 +322,12 @@ class Hub:
         await self.reader.stop()
 
     async def subscribe(self, user_id: str, since: Order | None, market_since: Order | None,
-                   session_key: str = "") -> Subscription:
+                   session_key: str = "", subscriber: Subscriber | None = None) -> Subscription:
         """Subscribes a socket of ``user_id`` to its user stream and the market stream.
 
         A stream without a ``since`` starts at its current end, fixed here, before the hello is sent.
         A ``since`` whose entries may be gone (``recovered: false``) also starts at the end: the client
-        reloads over REST instead."""
+        reloads over REST instead. ``subscriber``: one of another protocol's (streams/socketio)."""
         if self.closing:
             raise HubClosed()
         keys = self.market.keys
@@ -303,7 +335,8 @@ class Hub:
         user_state, market_state = await stream_states(self.redis, [user_key, market_key])
         if self.closing:
             raise HubClosed()
-        subscription = Subscription(Subscriber(user_id, self.queue_max), recovered=True, session_key=session_key)
+        subscription = Subscription(subscriber or Subscriber(user_id, self.queue_max), recovered=True,
+                                    session_key=session_key, starts={})
         for name, key, state, since_asked in (
             (USER, user_key, user_state, since),
             (MARKET, market_key, market_state, market_since),
@@ -319,12 +352,13 @@ class Hub:
                 subscription.recovered = False
             else:
                 start = since
+        if subscription.starts is not None:
+            subscription.starts[name] = start
         feed = self.feeds.get(key)
         if feed is None:
             feed = self.feeds[key] = Feed(name, key, state.last)
             self.version += 1
             self.reader.wake(self.version)
-        subscription.starts[name] = id_of(start)
         subscriber = subscription.subscriber
         if start < feed.position:
             subscription.replays.append(Replay(name, key, start, feed.position, state.removed))
@@ -351,14 +385,32 @@ class Hub:
         for replay in subscription.replays:
             cursor = replay.after
             while cursor < replay.upto and subscription.subscriber.close_code is None:
-                state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto),
-                                                 REPLAY_PAGE)
-                if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
-                    # entries after the cursor may have been trimmed before this page was read
-                    raise ReplayGap()
+                entries = await self._replay_page(replay, cursor)
                 if not entries:
                     break
                 for entry_id, fields in entries:
                     yield entry_frame(replay.stream, entry_id, fields)
                 cursor = order_of(entries[-1][0])
         subscription.replays.clear()
+
+    async def replay_entries(self, subscription: Subscription) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+        """The entries a socket missed, as (stream name, entry id, fields), in the order ``replay`` sends
+        them (for another protocol's frames)."""
+        for replay in subscription.replays:
+            cursor = replay.after
+            while cursor < replay.upto and subscription.subscriber.close_code is None:
+                entries = await self._replay_page(replay, cursor)
+                if not entries:
+                    break
+                for entry_id, fields in entries:
+                    yield replay.stream, entry_id, fields
+                cursor = order_of(entries[-1][0])
+        subscription.replays.clear()
+
+    async def _replay_page(self, replay: Replay, cursor: Order) -> list[Entry]:
+        """The next page of a replay after ``cursor``; ReplayGap when trimming may have overtaken it."""
+        state, entries = await read_page(self.redis, replay.key, id_of(cursor), id_of(replay.upto), REPLAY_PAGE)
+        if state.removed > replay.removed_at_open and state.first is not None and cursor < state.first:
+            # entries after the cursor may have been trimmed before this page was read
+            raise ReplayGap()
+        return entries

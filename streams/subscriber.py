@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from finance import metrics
 from streams.counts import COUNTS
@@ -79,6 +79,8 @@ def _cancel_was_swallowed() -> bool:
 class Subscriber:
     __slots__ = ("_deadline", "_waiter", "close_code", "direct", "notify", "queue", "queue_bytes",
                  "queue_bytes_max", "queue_max", "user_id", "writer")
+    # another protocol's frames for this socket (streams.hub.Framer; streams/socketio): None for /ws
+    framer: ClassVar[Any] = None
 
     def __init__(self, user_id: str, queue_max: int, queue_bytes_max: int = QUEUE_BYTES_MAX) -> None:
         self.user_id = user_id

@@ -1,6 +1,7 @@
 """``GET /ws``: the WebSocket route. Protocol in docs/websocket.md.
 
-Refusals come before the handshake is accepted, as plain HTTP: 401 without a valid token (query
+Refusals come before the handshake is accepted, as plain HTTP: 403 for a browser page on an origin
+that is neither ours nor in CORS_ORIGINS (streams/origin.py), 401 without a valid token (query
 parameter ``token`` or ``Authorization: Bearer``), 400 for a malformed ``since``/``marketSince``,
 503 while Redis is away or the process is shutting down. Once accepted: the hello frame, the replay,
 then live events; the client's frames are answered through the same bounded queue as events.
@@ -21,14 +22,15 @@ from finance.api.observability import request_id, socket_log
 from finance.auth import users
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.market import Market
-from finance.outcomes import DomainError
-from finance.stream_ids import Order, cursor_order
+from finance.outcomes import DomainError, Outcome
+from finance.stream_ids import Order, cursor_order, id_of
 from streams.asgi import frame_sender
 from streams.client_frames import answer
 from streams.direct import DirectWriter, direct_writer
 from streams.envelope import hello_frame
 from streams.hub import MARKET, USER, Hub, HubClosed, ReplayGap
 from streams.lean import detach, heartbeats_of
+from streams.origin import scope_origin_allowed
 from streams.subscriber import CLOSE_REASONS, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, Subscriber
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ async def _close(code: int, writer: DirectWriter | None) -> None:
 async def ws() -> Response | None:
     the_hub = hub()
     market: Market = the_hub.market
+    if not scope_origin_allowed(websocket.scope, market.settings.cors_origins):
+        return error_response(Outcome.FORBIDDEN, "this origin may not open sockets here (CORS_ORIGINS)")
     try:
         user = await users.authenticate(market, _token())
         since, market_since = _since("since"), _since("marketSince")
@@ -135,8 +139,9 @@ async def ws() -> Response | None:
         opened = True
         metrics.socket_opened(TRANSPORT)
         socket_event("socket_open", the_request_id, user.id, transport=TRANSPORT, recovered=subscription.recovered)
-        starts = subscription.starts
-        await websocket.send(hello_frame(user.id, subscription.recovered, starts[USER], starts[MARKET]))
+        starts = subscription.starts or {}
+        await websocket.send(hello_frame(user.id, subscription.recovered, id_of(starts[USER]), id_of(starts[MARKET])))
+        subscription.starts = None  # only the hello needs them on /ws: an idle socket keeps nothing it need not
         receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
         try:
             async for frame in the_hub.replay(subscription):

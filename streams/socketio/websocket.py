@@ -1,0 +1,366 @@
+"""``/socket.io/?EIO=4&transport=websocket``: the websocket transport, fresh or upgraded from polling.
+
+Until the socket is authenticated the handler itself reads the client's packets and answers them
+(CONNECT, ``authenticate``, pongs): nothing of the streams is delivered. Once it is, the socket joins the
+hub as a SocketioSubscriber (its frames built once per event on the fan-out fast path), any missed
+events are replayed (before the ``40`` answer when it recovered), and the handler pumps its queue while
+a task reads the client's packets. A transport that drops without ``41`` leaves a recovery record under
+the socket's pid (streams/socketio/recovery.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from quart import Response, current_app, websocket
+
+from finance.api.errors import error_response, unavailable_response
+from finance.connection import UNAVAILABLE_ERRORS
+from finance.outcomes import DomainError, Outcome
+from finance.stream_ids import order_of
+from streams.asgi import frame_sender
+from streams.direct import direct_writer
+from streams.hub import MARKET, USER, HubClosed, ReplayGap, Subscription
+from streams.origin import scope_origin_allowed
+from streams.socketio import sessions
+from streams.socketio.fanout import SocketioSubscriber, stream_packet
+from streams.socketio.packets import (
+    EngineType,
+    PacketError,
+    SocketPacket,
+    SocketType,
+    connect_error_packet,
+    connect_packet,
+    decode_engine,
+    decode_socket,
+    encode_engine,
+    encode_socket,
+    open_packet,
+)
+from streams.socketio.pongs import SCOPE_KEY as PONGS_KEY
+from streams.socketio.pongs import PongClock
+from streams.socketio.protocol import (
+    AUTH_SECONDS,
+    AUTHENTICATE,
+    INVALID_NAMESPACE,
+    MAX_PAYLOAD_BYTES,
+    SocketState,
+    auth_error_packets,
+    auth_error_payload,
+    authenticate,
+    authenticate_token,
+    authenticated_packets,
+    forget_recovery,
+    new_id,
+    read_connect,
+    save_recovery,
+    take_recovery,
+)
+from streams.socketio.recovery import Positions
+from streams.socketio.server import SocketioServer
+from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL: Final = 1000
+CLOSE_SECONDS_MAX: Final = 1.0
+UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
+PROBE: Final = "probe"
+UPGRADE_FAILURES: Final[tuple[type[BaseException], ...]] = (TimeoutError, *UNAVAILABLE_ERRORS)
+
+
+class Closed(Exception):
+    """The client left or the socket is being closed."""
+
+    def __init__(self, clean: bool) -> None:
+        super().__init__()
+        self.clean = clean  # a 41: no recovery record
+
+
+def server() -> SocketioServer:
+    found: SocketioServer = current_app.extensions["socketio"]
+    return found
+
+
+def _refusal(status: int, message: str) -> Response:
+    """An Engine.IO-style refusal of a handshake (JSON the client reads as the error's context)."""
+    if status == 403:
+        return error_response(Outcome.FORBIDDEN, message)
+    return error_response(Outcome.INVALID_QUERY, message)
+
+
+async def handle() -> Response | None:
+    """The websocket route's body (registered in streams/socketio/__init__.py)."""
+    the_server = server()
+    market = the_server.market
+    if not scope_origin_allowed(websocket.scope, market.settings.cors_origins):
+        return _refusal(403, "this origin may not open sockets here (CORS_ORIGINS)")
+    if websocket.args.get("EIO") != "4":
+        return _refusal(400, "only Engine.IO protocol 4 (EIO=4) is served")
+    sid = websocket.args.get("sid")
+    loop = asyncio.get_running_loop()
+    state: SocketState | None
+    if sid:
+        try:
+            known = await sessions.upgradable(market, sid)
+        except UNAVAILABLE_ERRORS:
+            return unavailable_response("live events are unavailable; retry shortly")
+        if not known:
+            return _refusal(400, "unknown or finished session")
+        await websocket.accept()
+        state = await _upgrade(sid)
+        if state is None:
+            return None
+    else:
+        state = SocketState(new_id(), deadline=loop.time() + AUTH_SECONDS)
+        await websocket.accept()
+        await websocket.send(open_packet(state.sid, [], int(the_server.ping_interval * 1000),
+                                         int(the_server.ping_timeout * 1000), MAX_PAYLOAD_BYTES))
+    await Connection(the_server, state).run()
+    return None
+
+
+async def _upgrade(sid: str) -> SocketState | None:
+    """The probe (``2probe`` -> ``3probe``), the pending poll answered with a noop, then the client's ``5``:
+    nothing goes on the websocket before it. Then the session's state, taken over from polling."""
+    market = server().market
+    state: SocketState | None = None
+    try:
+        async with asyncio.timeout(AUTH_SECONDS):
+            while True:
+                message = await websocket.receive()
+                if message == encode_engine(EngineType.PING, PROBE):
+                    await websocket.send(encode_engine(EngineType.PONG, PROBE))
+                    await sessions.mark_upgrading(market, sid)
+                    server().wake(sid)
+                elif message == encode_engine(EngineType.UPGRADE):
+                    break
+        state = await sessions.finish_upgrade(market, sid)
+    except UPGRADE_FAILURES:
+        state = None
+    if state is None:
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_NORMAL)
+    return state
+
+
+class Connection:
+    def __init__(self, the_server: SocketioServer, state: SocketState) -> None:
+        self.server = the_server
+        self.market = the_server.market
+        self.state = state
+        self.subscriber: SocketioSubscriber | None = None
+        self.clean = False
+
+    async def run(self) -> None:
+        state = self.state
+        subscription: Subscription | None = None
+        try:
+            for packet in state.outbox:
+                await websocket.send(packet)
+            state.outbox.clear()
+            if state.user is None or not state.connected:
+                await self._until_authenticated()
+            subscription = await self._subscribe()
+            if subscription is not None:
+                await self._deliver(subscription)
+        except Closed as closed:
+            self.clean = closed.clean
+        except UNAVAILABLE as error:
+            log.warning("socket.io: redis unavailable: %s", error)
+        finally:
+            if subscription is not None:
+                self.server.sockets.discard(subscription.subscriber)
+                self.server.hub.unsubscribe(subscription)
+            await self._leave()
+
+    # --- before auth -------------------------------------------------------------------------------
+
+    async def _until_authenticated(self) -> None:
+        """Reads and answers packets until the socket is connected and authenticated; Closed otherwise."""
+        state = self.state
+        loop = asyncio.get_running_loop()
+        while state.user is None or not state.connected:
+            remaining = state.deadline - loop.time()
+            if remaining <= 0:
+                raise Closed(clean=False)
+            try:
+                async with asyncio.timeout(remaining):
+                    message = await websocket.receive()
+            except TimeoutError:
+                raise Closed(clean=False) from None
+            for packet in await self._answer(message):
+                await websocket.send(packet)
+
+    async def _answer(self, message: str | bytes) -> list[str]:
+        """The answer to one Engine.IO packet from the client, before auth."""
+        packet = _socket_packet(message)
+        if packet is None:
+            return []
+        state = self.state
+        if packet.type is SocketType.CONNECT:
+            if packet.namespace != "/":
+                return [connect_error_packet(INVALID_NAMESPACE, namespace=packet.namespace)]
+            return await self._connect(packet)
+        if packet.type is SocketType.EVENT and state.connected and packet.data[0] == AUTHENTICATE:
+            try:
+                state.user = await authenticate(self.market, authenticate_token(packet))
+            except DomainError as error:
+                return auth_error_packets(error, packet.ack_id)
+            state.after_subscribe.extend(authenticated_packets(state.user, packet.ack_id))
+        return []
+
+    async def _connect(self, packet: SocketPacket) -> list[str]:
+        state = self.state
+        request = read_connect(packet)
+        if request.pid is not None:
+            taken = await take_recovery(self.market, request.pid)
+            if taken is not None:
+                user, positions = taken
+                resume = positions.resume(request.offset)
+                if resume is not None:
+                    state.user, state.pid, state.recovered = user, request.pid, True
+                    state.positions = Positions(resume[0], resume[1])
+                    state.connected = True
+                    return []  # the 40 goes after the missed events (_subscribe)
+                state.user = user  # known, but where it stopped is not: a new pid, recovered false
+        if state.user is None and request.token:
+            try:
+                state.user = await authenticate(self.market, request.token)
+            except DomainError as error:
+                payload = auth_error_payload(error)
+                return [connect_error_packet(payload["message"], payload)]
+        state.pid = new_id()
+        state.connected = True
+        if state.user is not None:  # answered once its streams are fixed: every event after it is delivered
+            state.after_subscribe.append(connect_packet(state.sid, state.pid))
+            return []
+        return [connect_packet(state.sid, state.pid)]
+
+    # --- authenticated -----------------------------------------------------------------------------
+
+    async def _subscribe(self) -> Subscription | None:
+        state = self.state
+        assert state.user is not None
+        user = state.user
+        subscriber = SocketioSubscriber(user.id, self.server.hub.queue_max)
+        since = market_since = None
+        if state.positions is not None:
+            since, market_since = state.positions.user_start, state.positions.market_start
+        subscription = await self.server.hub.subscribe(user.id, since, market_since, user.session_key, subscriber)
+        subscriber.joined(subscription.starts or {}, subscription.feeds)
+        subscriber.last_pong = asyncio.get_running_loop().time()
+        self.subscriber = subscriber
+        recovering = state.recovered
+        if recovering and not subscription.recovered:  # trimmed meanwhile: the client reloads over REST
+            state.recovered = False
+            state.pid = new_id()
+        for packet in state.after_subscribe:
+            await websocket.send(packet)
+        state.after_subscribe.clear()
+        try:
+            await self._replay(subscription, subscriber)
+        except ReplayGap:
+            subscriber.close(CLOSE_TOO_SLOW)
+        if recovering:
+            await websocket.send(connect_packet(state.sid, state.pid))
+        return subscription
+
+    async def _replay(self, subscription: Subscription, subscriber: SocketioSubscriber) -> None:
+        positions = subscriber.positions
+        market = positions.market_start
+        async for stream, entry_id, fields in self.server.hub.replay_entries(subscription):
+            order = order_of(entry_id)
+            if stream == USER:
+                positions.user_sent(order, market)
+            elif stream == MARKET:
+                market = order
+            await websocket.send(stream_packet(stream, entry_id, fields))
+
+    async def _deliver(self, subscription: Subscription) -> None:
+        subscriber = subscription.subscriber
+        assert isinstance(subscriber, SocketioSubscriber)
+        pongs = websocket.scope.get(PONGS_KEY)
+        subscriber.pongs = pongs if isinstance(pongs, PongClock) else None
+        self.server.sockets.add(subscriber)
+        receiver = asyncio.create_task(self._receive(subscriber), name="socketio-receive")
+        try:
+            code = await subscriber.pump(frame_sender(websocket.scope, websocket.send),
+                                         direct_writer(websocket.scope))
+        finally:
+            receiver.cancel()
+        self.server.sockets.discard(subscriber)
+        self.server.hub.unsubscribe(subscription)
+        if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
+            self.clean = True
+            with contextlib.suppress(Exception):
+                await websocket.send(encode_socket(SocketType.DISCONNECT))
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_SECONDS_MAX):
+                await websocket.close(CLOSE_NORMAL if code in (CLOSE_UNAUTHORIZED, CLOSE_NORMAL) else code)
+
+    async def _receive(self, subscriber: SocketioSubscriber) -> None:
+        """The client's packets while subscribed: pongs, ``41``, ``authenticate`` again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await websocket.receive()
+            if message == "3":
+                subscriber.last_pong = loop.time()
+                continue
+            if message == "1":
+                subscriber.close(CLOSE_NORMAL)
+                return
+            packet = _socket_packet(message)
+            if packet is None:
+                continue
+            if packet.type is SocketType.DISCONNECT:
+                self.clean = True
+                subscriber.close(CLOSE_NORMAL)
+                return
+            if packet.type is SocketType.EVENT and packet.data[0] == AUTHENTICATE:
+                for answer in await self._reauthenticate(packet):
+                    subscriber.push(answer)
+
+    async def _reauthenticate(self, packet: SocketPacket) -> list[str]:
+        """``authenticate`` on an authenticated socket (the seed emits it after every connect)."""
+        assert self.state.user is not None
+        try:
+            user = await authenticate(self.market, authenticate_token(packet))
+        except DomainError as error:
+            return auth_error_packets(error, packet.ack_id)
+        if user.id != self.state.user.id:
+            return auth_error_packets(DomainError(Outcome.FORBIDDEN, "this socket is another user's"), packet.ack_id)
+        return authenticated_packets(user, packet.ack_id)
+
+    async def _leave(self) -> None:
+        state, subscriber = self.state, self.subscriber
+        if state.user is not None and state.pid is not None and subscriber is not None:
+            with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                if self.clean:  # a 41: nothing to recover (not even what polling saved before an upgrade)
+                    await forget_recovery(self.market, state.pid)
+                else:
+                    await save_recovery(self.market, state.pid, state.user, subscriber.positions)
+        if subscriber is None or subscriber.close_code is None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_SECONDS_MAX):
+                    await websocket.close(CLOSE_NORMAL)
+
+
+def _socket_packet(message: str | bytes) -> SocketPacket | None:
+    """The Socket.IO packet in an Engine.IO message; None for anything else (pongs, noise)."""
+    if not isinstance(message, str) or len(message) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        engine = decode_engine(message)
+        if engine.type is EngineType.CLOSE:
+            raise Closed(clean=False)
+        if engine.type is not EngineType.MESSAGE:
+            return None
+        return decode_socket(engine.data)
+    except PacketError:
+        return None
+
+
