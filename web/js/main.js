@@ -81,7 +81,7 @@ function renderHeader() {
   const links = ROUTES[user.role].map(([name, text]) => h('a', { href: `#/${name}`, dataset: { route: name } }, text));
   app.connection = h('span', { class: 'connection connecting', role: 'status', 'aria-live': 'polite' }, CONNECTION_TEXT.connecting);
   app.balanceElement = h('a', { class: 'balance', href: '#/wallet', title: 'Wallet balance' }, '…');
-  const signOut = h('button', { type: 'button', class: 'quiet', onclick: () => signOut(signOut) }, 'Sign out');
+  const signOutButton = h('button', { type: 'button', class: 'quiet', onclick: () => signOut(signOutButton) }, 'Sign out');
   const bell = notifications.mount(app);
   replaceChildren(top,
     h('div', { class: 'brand' }, 'Invoice Finance'),
@@ -89,7 +89,7 @@ function renderHeader() {
     h('div', { class: 'session' },
       app.connection, app.balanceElement, bell,
       h('span', { class: 'who' }, h('span', { class: 'who-name' }, user.company || user.name), h('span', { class: 'role' }, user.role)),
-      signOut));
+      signOutButton));
 }
 
 function showConnection(state) {
