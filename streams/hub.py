@@ -176,7 +176,6 @@ class Hub:
         self._served_since_pause = 0
         self._bytes_since_pause = 0
         self._busy_since = self._paused_at = 0.0
-        self.requests_in_flight = 0  # HTTP requests this process is serving (streams/websocket.py counts)
         self.shedder = Shedder()
         self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
@@ -219,15 +218,15 @@ class Hub:
 
     def _rest_seconds(self) -> float:
         """How long the pause after a slice is: none (a yield), unless the fan-out has kept the loop
-        busy for FANOUT_BUSY_SECONDS on end while HTTP requests are in flight; then FANOUT_REST_SECONDS,
-        so that under a flood of events the money path keeps half of the loop whatever the fan-out
-        wants. Events wait instead (and past the shedding bound, sockets are shed: streams/shedding.py)."""
+        busy for FANOUT_BUSY_SECONDS on end; then FANOUT_REST_SECONDS, so that under a flood of events
+        the money path keeps half of the loop whatever the fan-out wants. Events wait instead (and
+        past the shedding bound, sockets are shed: streams/shedding.py)."""
         now = asyncio.get_running_loop().time()
         if now - self._paused_at > FANOUT_REST_SECONDS * 2:  # the reader had been idle: a new busy spell
             self._busy_since = now
         self._paused_at = now
-        if now - self._busy_since < FANOUT_BUSY_SECONDS or self.requests_in_flight <= 0:
-            return 0  # (with no request waiting, a rest would only slow the events down)
+        if now - self._busy_since < FANOUT_BUSY_SECONDS:
+            return 0
         self._busy_since = now + FANOUT_REST_SECONDS
         return FANOUT_REST_SECONDS
 
