@@ -49,7 +49,7 @@ FANOUT_SLICE: Final = 256
 FANOUT_SLICE_BYTES: Final = 1024 * 1024
 # after this long of fan-out with only yields between slices, a real rest of FANOUT_REST_SECONDS
 FANOUT_BUSY_SECONDS: Final = 0.010
-FANOUT_REST_SECONDS: Final = 0.010
+FANOUT_REST_SECONDS: Final = 0.005
 # (position, frame, frame bytes) of each entry in a batch
 Batch = list[tuple[Order, str, bytes]]
 
@@ -219,7 +219,7 @@ class Hub:
     def _rest_seconds(self) -> float:
         """How long the pause after a slice is: none (a yield), unless the fan-out has kept the loop
         busy for FANOUT_BUSY_SECONDS on end; then FANOUT_REST_SECONDS, so that under a flood of events
-        the money path keeps half of the loop whatever the fan-out wants. Events wait instead (and
+        the money path keeps a third of the loop whatever the fan-out wants. Events wait instead (and
         past the shedding bound, sockets are shed: streams/shedding.py)."""
         now = asyncio.get_running_loop().time()
         if now - self._paused_at > FANOUT_REST_SECONDS * 2:  # the reader had been idle: a new busy spell
