@@ -25,6 +25,7 @@ from streams.asgi import SCOPE_KEY
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
 from streams.hub import FANOUT_SLICE, FANOUT_SLICE_BYTES, Feed, Hub
 from streams.lean import LeanSocket
+from streams.shedding import Shedder
 from streams.subscriber import CLOSE_TOO_SLOW, Subscriber
 from tests.conftest import Backend
 from tests.helpers.api import register
@@ -236,6 +237,7 @@ def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() ->
 async def test_a_large_fan_out_pauses_between_slices_and_a_socket_joining_in_a_pause_gets_each_entry_once() -> None:
     hub = Hub.__new__(Hub)  # only the delivery side: no market, no reader
     hub._served_since_pause = hub._bytes_since_pause = 0
+    hub.shedder, hub.subscriptions = Shedder(), set()
     feed = Feed("market", "key", (0, 0))
     hub.feeds = {"key": feed}
     subscribers = [Subscriber("u", queue_max=10) for _ in range(FANOUT_SLICE * 4)]
