@@ -47,6 +47,9 @@ MARKET: Final = "market"
 # tasks (HTTP requests above all) run: a burst's 64 KB writes cost far more than one small frame each.
 FANOUT_SLICE: Final = 256
 FANOUT_SLICE_BYTES: Final = 1024 * 1024
+# after this long of fan-out with only yields between slices, a real rest of FANOUT_REST_SECONDS
+FANOUT_BUSY_SECONDS: Final = 0.010
+FANOUT_REST_SECONDS: Final = 0.010
 # (position, frame, frame bytes) of each entry in a batch
 Batch = list[tuple[Order, str, bytes]]
 
@@ -172,6 +175,8 @@ class Hub:
         self.closing = False
         self._served_since_pause = 0
         self._bytes_since_pause = 0
+        self._busy_since = self._paused_at = 0.0
+        self.requests_in_flight = 0  # HTTP requests this process is serving (streams/websocket.py counts)
         self.shedder = Shedder()
         self.reader = Reader(reader_redis, market.redis, self.positions, self.deliver_paced)
 
@@ -210,7 +215,21 @@ class Hub:
             self._bytes_since_pause += handed
             if self._served_since_pause >= FANOUT_SLICE or self._bytes_since_pause >= FANOUT_SLICE_BYTES:
                 self._served_since_pause = self._bytes_since_pause = 0
-                await asyncio.sleep(0)
+                await asyncio.sleep(self._rest_seconds())
+
+    def _rest_seconds(self) -> float:
+        """How long the pause after a slice is: none (a yield), unless the fan-out has kept the loop
+        busy for FANOUT_BUSY_SECONDS on end while HTTP requests are in flight; then FANOUT_REST_SECONDS,
+        so that under a flood of events the money path keeps half of the loop whatever the fan-out
+        wants. Events wait instead (and past the shedding bound, sockets are shed: streams/shedding.py)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._paused_at > FANOUT_REST_SECONDS * 2:  # the reader had been idle: a new busy spell
+            self._busy_since = now
+        self._paused_at = now
+        if now - self._busy_since < FANOUT_BUSY_SECONDS or self.requests_in_flight <= 0:
+            return 0  # (with no request waiting, a rest would only slow the events down)
+        self._busy_since = now + FANOUT_REST_SECONDS
+        return FANOUT_REST_SECONDS
 
     # --- the sockets' side -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Blueprint, Response, current_app, websocket
+from quart import Blueprint, Response, current_app, g, websocket
 
 from finance.api.errors import error_response, unavailable_response
 from finance.auth import users
@@ -51,6 +51,22 @@ def _since(name: str) -> Order | None:
     """``since``/``marketSince``: absent or empty is the connection's start; not clamped (an id Redis
     could not hold is refused, so a client cannot skip ahead of every entry by accident)."""
     return cursor_order(websocket.args.get(name) or None, name, clamp=False)
+
+
+@blueprint.before_app_request
+async def _request_started() -> None:
+    """Counts HTTP requests in flight, so that the fan-out rests for them (and only for them)."""
+    found: Hub | None = current_app.extensions.get("hub")
+    if found is not None:
+        found.requests_in_flight += 1
+        g.counted_by_hub = found
+
+
+@blueprint.teardown_app_request
+async def _request_ended(_error: BaseException | None) -> None:
+    found: Hub | None = g.pop("counted_by_hub", None)
+    if found is not None:
+        found.requests_in_flight -= 1
 
 
 def _ping_seconds(market: Market) -> float:

@@ -23,7 +23,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 
 from streams.asgi import SCOPE_KEY
 from streams.direct import WRITE_BUFFER_BYTES_MAX, DirectWriter, direct_writer, text_frame
-from streams.hub import FANOUT_SLICE, FANOUT_SLICE_BYTES, Feed, Hub
+from streams.hub import FANOUT_BUSY_SECONDS, FANOUT_REST_SECONDS, FANOUT_SLICE, FANOUT_SLICE_BYTES, Feed, Hub
 from streams.lean import LeanSocket
 from streams.shedding import Shedder
 from streams.subscriber import CLOSE_TOO_SLOW, Subscriber
@@ -236,7 +236,8 @@ def test_consecutive_entries_go_out_in_one_write_and_a_floor_cuts_the_batch() ->
 
 async def test_a_large_fan_out_pauses_between_slices_and_a_socket_joining_in_a_pause_gets_each_entry_once() -> None:
     hub = Hub.__new__(Hub)  # only the delivery side: no market, no reader
-    hub._served_since_pause = hub._bytes_since_pause = 0
+    hub._served_since_pause = hub._bytes_since_pause = hub.requests_in_flight = 0
+    hub._busy_since = hub._paused_at = 0.0
     hub.shedder, hub.subscriptions = Shedder(), set()
     feed = Feed("market", "key", (0, 0))
     hub.feeds = {"key": feed}
@@ -453,3 +454,20 @@ def test_a_fan_out_of_big_batches_pauses_by_bytes() -> None:
     assert [served for served, _ in slices] == [per_slice] * (64 // per_slice)
     small = list(feed.delivery(entries("3-0")))
     assert small == [(64, 64 * len(text_frame(subscribers[0].queue[-1])))]
+
+
+async def test_a_fan_out_busy_for_long_rests_so_requests_keep_a_share_of_the_loop() -> None:
+    hub = Hub.__new__(Hub)
+    hub._busy_since = hub._paused_at = 0.0
+    hub.requests_in_flight = 0
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
+        assert hub._rest_seconds() == 0  # no request waiting: nothing to rest for
+    hub.requests_in_flight = 1
+    await asyncio.sleep(3 * FANOUT_REST_SECONDS)
+    rests = [hub._rest_seconds()]  # a new busy spell: a yield only
+    started = asyncio.get_running_loop().time()
+    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
+        rests.append(hub._rest_seconds())  # slice after slice, without a real pause
+    assert rests[0] == 0 and FANOUT_REST_SECONDS in rests
+    assert rests.count(FANOUT_REST_SECONDS) <= 3  # one rest per busy spell, not one per slice

@@ -271,3 +271,38 @@ async def test_shutdown_closes_open_sockets_with_1001(backend: Any) -> None:
         await ws.receive()
     assert closed.value.args[0] == 1001
     await ws_context.__aexit__(None, None, None)
+
+
+async def test_the_hub_counts_http_requests_in_flight_and_every_one_ends(app: Any, client: Client) -> None:
+    """The fan-out rests only while requests are in flight (streams/hub.py): the count must return to 0
+    after answers of every kind, or the fan-out would rest for nothing."""
+    import asyncio
+
+    from quart import Quart
+
+    quart_app: Quart = getattr(app, "app", app)
+    hub = quart_app.extensions["hub"]
+    seen: list[int] = []
+
+    user = await register(client, "investor")
+    await client.get("/api/users/profile", headers=user.headers)  # 200
+    await client.get("/api/users/profile")  # 401
+    await client.get("/api/nothing-here")  # 404
+    await client.put("/api/wallet")  # 405
+    await client.post("/api/wallet/deposit", data="{", headers={**user.headers, "Content-Type": "application/json"})
+    assert hub.requests_in_flight == 0
+    # and while one is being served, it counts
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @quart_app.route("/__slow_for_the_test")
+    async def slow() -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    request = asyncio.create_task(client.get("/__slow_for_the_test"))
+    await started.wait()
+    seen.append(hub.requests_in_flight)
+    release.set()
+    assert (await request).status_code == 200
+    assert seen == [1] and hub.requests_in_flight == 0
