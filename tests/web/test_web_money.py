@@ -126,7 +126,7 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
             lost.append(response.status)
             route.abort("connectionreset")  # ...and the answer is lost on the way back
         else:
-            route.fulfill(response=response)
+            route.fulfill(status=response.status, headers=response.headers, body=response.body())
 
     page.route("**/api/wallet/deposit", lose_the_first_answer)
     form = page.get_by_role("form", name="Deposit")
@@ -197,5 +197,14 @@ def test_an_api_refusal_is_shown_beside_its_control_with_the_apis_message(browse
     form.get_by_label("Amount to withdraw (₹)").fill("ten rupees")
     form.get_by_role("button", name="Withdraw").click()
     expect(form.get_by_role("alert")).to_contain_text("Not an amount")
+    # after a success too, a typing error shows
+    deposit = page.get_by_role("form", name="Deposit")
+    deposit.get_by_label("Amount to deposit (₹)").fill("10")
+    deposit.get_by_role("button", name="Deposit").click()
+    expect(page.locator(".top .balance")).to_have_text("₹10.00")
+    deposit.get_by_label("Amount to deposit (₹)").fill("abc")
+    deposit.get_by_role("button", name="Deposit").click()
+    expect(deposit.get_by_role("alert")).to_be_visible()
+    expect(deposit.get_by_role("alert")).to_contain_text("Not an amount")
     tab.assert_no_console_errors(allowed=("409",))
     tab.context.close()

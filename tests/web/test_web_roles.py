@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.helpers.web import RUPEE, User, WebServer, due_in, open_tab, signed_in
 
@@ -256,3 +256,41 @@ def test_the_seller_cancels_a_listed_invoice_and_the_marketplace_sees_it_close(b
     for tab in (seller_tab, investor_tab):
         tab.assert_no_console_errors()
         tab.context.close()
+
+
+def test_a_repay_whose_answer_is_lost_is_retried_with_its_key_after_the_row_is_rebuilt(browser: Browser,
+                                                                                        server: WebServer) -> None:
+    """The payment's own event rebuilds the row before the buyer retries: the retry is still the same
+    request (same Idempotency-Key), so the money moves once."""
+    seller, buyer, investor, _ = parties(server, "LOST")
+    number = f"LOST-{seller.id[-6:]}"
+    invoice = server.create_invoice(seller, buyer, number, 2_00_000 * RUPEE, 1_80_000 * RUPEE)
+    server.api("POST", f"/api/invoices/{invoice['id']}/fund", investor.token, {"amount": 1_80_000 * RUPEE})
+    server.deposit(buyer, 2_00_000 * RUPEE)
+    tab = signed_in(browser, server, buyer)
+    page = tab.page
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        response = route.fetch()
+        if len(keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.fulfill(status=response.status, headers=response.headers, body=response.body())
+
+    page.route(f"**/api/invoices/{invoice['id']}/repay", lose_the_first_answer)
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
+    row.get_by_label(f"Amount to repay on {number} (₹)").fill("50,000")
+    row.get_by_role("button", name=f"Repay {number}").click()
+    expect(row).to_contain_text("₹1,50,000.00")  # the payment's event rebuilt the row: outstanding
+    expect(row.get_by_role("alert")).to_contain_text("The server cannot be reached")
+    row.get_by_label(f"Amount to repay on {number} (₹)").fill("50,000")
+    row.get_by_role("button", name=f"Repay {number}").click()
+    expect(page.locator(".top .balance")).to_have_text("₹1,50,000.00")
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert server.balance(buyer) == 1_50_000 * RUPEE  # paid once
+    shown = server.api("GET", f"/api/invoices/{invoice['id']}", buyer.token)["invoice"]
+    assert shown["outstanding"] == 1_50_000 * RUPEE
+    tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
+    tab.context.close()

@@ -93,6 +93,7 @@ export class MoneyAction {
   async run(method, path, body) {
     const signature = `${method} ${path} ${JSON.stringify(body ?? null)}`;
     if (!this.pending || this.pending.signature !== signature) this.pending = { signature, key: newKey() };
+    this.inFlight = true;
     this.button.disabled = true;
     this.button.setAttribute('aria-busy', 'true');
     this.showError('');
@@ -105,28 +106,39 @@ export class MoneyAction {
       this.showError(error.message);
       return undefined;
     } finally {
+      this.inFlight = false;
       this.button.disabled = false;
       this.button.removeAttribute('aria-busy');
     }
   }
 
   showError(message) {
-    if (!this.errorElement) return;
-    this.errorElement.textContent = message;
-    this.errorElement.hidden = !message;
+    if (this.errorElement) this.errorElement.textContent = message; // an empty one takes no space (CSS :empty)
+  }
+
+  // the controls of a row rebuilt by a live update: the pending key stays with the action, so a retry
+  // from the new row is still the same request
+  bind(button, errorElement) {
+    if (this.errorElement && errorElement) errorElement.textContent = this.errorElement.textContent;
+    if (this.inFlight) {
+      button.disabled = true;
+      button.setAttribute('aria-busy', 'true');
+    }
+    this.button = button;
+    this.errorElement = errorElement;
+    return this;
   }
 }
 
-// Runs `work` behind `button` (disabled in flight), showing a thrown error in `errorElement`.
-export async function busy(button, errorElement, work) {
-  button.disabled = true;
-  if (errorElement) errorElement.textContent = '';
-  try {
-    return await work();
-  } catch (error) {
-    if (errorElement) errorElement.textContent = error.message;
-    return undefined;
-  } finally {
-    button.disabled = false;
-  }
+// MoneyActions by name, for rows that live updates rebuild: `moneyAction('inv_1:repay', button, error)`
+// gives the same action (its pending Idempotency-Key included) bound to the new row's controls.
+export function moneyActions() {
+  const actions = new Map();
+  return (name, button, errorElement) => {
+    const found = actions.get(name);
+    if (found) return found.bind(button, errorElement);
+    const made = new MoneyAction(button, errorElement);
+    actions.set(name, made);
+    return made;
+  };
 }

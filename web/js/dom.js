@@ -150,3 +150,15 @@ export function keyedRows(body, items, key, build, empty) {
     cursor = after;
   }
 }
+
+// A "Load more" button: disabled while its page loads, so a double click cannot append a page twice.
+export function onLoadMore(button, load) {
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      await load();
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

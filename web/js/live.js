@@ -6,6 +6,7 @@
 // 'hello' (detail: {recovered, resumed}), 'event' (detail: the event frame), 'unauthorized'.
 
 const PING_EVERY_MS = 25_000;
+const PONG_WAIT_MS = 10_000;
 const RETRY_FIRST_MS = 300;
 const RETRY_MAX_MS = 8_000;
 
@@ -36,6 +37,7 @@ export class Live extends EventTarget {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
+    clearTimeout(this.pongTimer);
     window.removeEventListener('online', this.onOnline);
     window.removeEventListener('offline', this.onOffline);
     if (this.socket) this.socket.close(1000, 'signed out');
@@ -81,13 +83,28 @@ export class Live extends EventTarget {
       this.retryMs = RETRY_FIRST_MS;
       this.setState('live');
       clearInterval(this.pinger);
-      this.pinger = setInterval(() => this.send({ type: 'ping' }), PING_EVERY_MS);
+      this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
       this.dispatchEvent(new CustomEvent('hello', { detail: { recovered: frame.recovered, resumed } }));
+    } else if (frame.type === 'pong') {
+      clearTimeout(this.pongTimer);
     } else if (frame.type === 'event') {
       if (frame.stream === 'user') this.since = frame.id;
       else if (frame.stream === 'market') this.marketSince = frame.id;
       this.dispatchEvent(new CustomEvent('event', { detail: frame }));
     }
+  }
+
+  // A socket that answers no ping within PONG_WAIT_MS is dead (a laptop that slept, a network that
+  // changed) even if the browser has not noticed: it is dropped, and the reconnect resumes it.
+  ping() {
+    const socket = this.socket;
+    this.send({ type: 'ping' });
+    clearTimeout(this.pongTimer);
+    this.pongTimer = setTimeout(() => {
+      if (socket !== this.socket) return;
+      socket.close(4000, 'no pong');
+      this.closed(socket, { code: 4000 }); // a dead connection's own close event may come much later
+    }, PONG_WAIT_MS);
   }
 
   send(frame) {
@@ -97,6 +114,7 @@ export class Live extends EventTarget {
   closed(socket, close) {
     if (socket !== this.socket) return;
     clearInterval(this.pinger);
+    clearTimeout(this.pongTimer);
     this.socket = null;
     if (this.stopped) return;
     if (close.code === 4401) {

@@ -99,7 +99,8 @@ function showConnection(state) {
 }
 
 function route() {
-  if (!app) return;
+  // a hash that is no route (the skip link's #main) moves focus, not the view
+  if (!app || (location.hash && !location.hash.startsWith('#/') && app.unmount)) return;
   const routes = ROUTES[app.user.role];
   const wanted = location.hash.replace(/^#\/?/, '');
   const found = routes.find(([name]) => name === wanted) ?? routes[0];

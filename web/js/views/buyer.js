@@ -1,9 +1,9 @@
 // Buyer: invoices awaiting my acceptance (accept, or reject with a reason) and invoices I owe, with due
 // dates and what is outstanding; repay in full or in part.
 
-import { get, MoneyAction } from '../api.js';
+import { get, moneyActions } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid } from '../dom.js';
+import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
@@ -33,6 +33,8 @@ export function mount(root, { user, scope, setBalance }) {
     pendingSection,
     h('section', { class: 'card' }, h('h2', {}, 'Invoices you owe'), h('div', { class: 'table-wrap' }, owedTable), more));
   let cursor = null;
+  // rows are rebuilt by live updates; their money actions (and a retry's Idempotency-Key) outlive them
+  const moneyAction = moneyActions();
 
   function pendingRow(invoice) {
     const accept = h('button', { type: 'button', class: 'primary', 'aria-label': `Accept ${invoice.invoiceNumber}` }, 'Accept');
@@ -40,8 +42,8 @@ export function mount(root, { user, scope, setBalance }) {
     const reason = h('input', { id: reasonId, maxlength: 500, autocomplete: 'off', placeholder: 'e.g. goods not received' });
     const reject = h('button', { type: 'button', class: 'danger', 'aria-label': `Reject ${invoice.invoiceNumber}` }, 'Reject');
     const rowError = h('p', { class: 'field-error', role: 'alert' });
-    const acceptAction = new MoneyAction(accept, rowError);
-    const rejectAction = new MoneyAction(reject, rowError);
+    const acceptAction = moneyAction(`${invoice.id}:accept`, accept, rowError);
+    const rejectAction = moneyAction(`${invoice.id}:reject`, reject, rowError);
     accept.addEventListener('click', async () => {
       if (await acceptAction.run('POST', `/api/invoices/${invoice.id}/accept`, {})) refresh();
     });
@@ -70,8 +72,8 @@ export function mount(root, { user, scope, setBalance }) {
       const repayAll = h('button', { type: 'button', 'aria-label': `Repay all ${formatPaise(invoice.outstanding)} of ${invoice.invoiceNumber}` },
         'Repay all');
       const rowError = h('p', { class: 'field-error', role: 'alert' });
-      const action = new MoneyAction(repay, rowError);
-      const allAction = new MoneyAction(repayAll, rowError);
+      const action = moneyAction(`${invoice.id}:repay`, repay, rowError);
+      const allAction = moneyAction(`${invoice.id}:repay-all`, repayAll, rowError);
       const pay = async (moneyAction, paise) => {
         const answer = await moneyAction.run('POST', `/api/invoices/${invoice.id}/repay`, { amount: paise });
         if (answer) {
@@ -126,7 +128,7 @@ export function mount(root, { user, scope, setBalance }) {
   }
 
   const refresh = coalesce(() => load(null).catch((failure) => { error.textContent = failure.message; }));
-  more.addEventListener('click', () => load(cursor).catch((failure) => { error.textContent = failure.message; }));
+  onLoadMore(more, () => load(cursor).catch((failure) => { error.textContent = failure.message; }));
   scope.on('event', (frame) => {
     if (frame.stream === 'user' && frame.event !== 'walletUpdated') refresh();
     else if (frame.event === 'newInvoiceListed' && frame.data.buyerId === user.id) refresh();

@@ -167,6 +167,7 @@ export function mount(root, { scope, setBalance }) {
   const applyMarket = perFrame((frames) => {
     let added = 0;
     for (const frame of frames) {
+      if (panel && panel.invoiceId === frame.data.id) panel.update(frame.data);
       if (frame.event === 'newInvoiceListed') {
         const invoice = { ...frame.data, status: 'listed' };
         if (rows.has(invoice.id) || !matches(invoice)) continue;
@@ -180,7 +181,6 @@ export function mount(root, { scope, setBalance }) {
         Object.assign(entry.invoice, frame.data);
         showProgress(entry);
       }
-      if (panel && panel.invoiceId === frame.data.id) panel.update(frame.data);
     }
     if (added) {
       trim();
@@ -235,9 +235,12 @@ export function mount(root, { scope, setBalance }) {
     return true;
   }
 
+  let generation = 0; // a reload starts a new one: an answer of an older one is dropped
+
   async function loadPage(after) {
+    const asked = after ? generation : ++generation;
     const page = await get('/api/invoices/marketplace', { ...filters, limit: PAGE, cursor: after ?? undefined });
-    if (scope.closed) return;
+    if (scope.closed || asked !== generation || (after && after !== cursor)) return;
     if (!after) {
       rows.clear();
       body.replaceChildren();
@@ -257,23 +260,25 @@ export function mount(root, { scope, setBalance }) {
     listError.textContent = '';
   }
 
-  // A reload's answer may predate events that arrived while it was in flight: they are kept and
-  // applied again on top of it (a listing already in the answer is not added twice).
-  let duringReload = null;
-  const reload = coalesce(async () => {
-    duringReload = [];
+  // A page's answer may predate events that arrived while it was in flight: they are kept and applied
+  // again on top of it (a listing already in the answer is not added twice; an update is absolute).
+  const inFlight = new Set(); // one list of frames per page being read
+  async function loadRecorded(after) {
+    const arrived = [];
+    inFlight.add(arrived);
     try {
-      await loadPage(null);
-      for (const frame of duringReload) applyMarket(frame);
+      await loadPage(after);
+      for (const frame of arrived) applyMarket(frame);
     } catch (error) {
       listError.textContent = error.message;
     } finally {
-      duringReload = null;
+      inFlight.delete(arrived);
     }
-  });
+  }
+  const reload = coalesce(() => loadRecorded(null));
   more.addEventListener('click', async () => {
     more.disabled = true;
-    await loadPage(cursor).catch((error) => { listError.textContent = error.message; });
+    await loadRecorded(cursor);
     more.disabled = false;
   });
 
@@ -288,13 +293,16 @@ export function mount(root, { scope, setBalance }) {
 
   scope.on('event', (frame) => {
     if (frame.stream === 'market') {
-      duringReload?.push(frame);
+      for (const arrived of inFlight) arrived.push(frame);
       applyMarket(frame);
     } else if (panel) {
       panel.userEvent(frame);
     }
   });
   scope.on('resync', reload);
-  scope.onClose(() => clearInterval(sweeper));
+  scope.onClose(() => {
+    clearInterval(sweeper);
+    panel?.close();
+  });
   reload();
 }

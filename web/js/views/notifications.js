@@ -23,11 +23,18 @@ export function mount(app) {
   bell.addEventListener('click', () => toggle());
   markRead.addEventListener('click', async () => {
     if (!state.newest) return;
+    const upTo = state.newest;
     markRead.disabled = true;
     try {
-      await post('/api/users/notifications/read', { upTo: state.newest });
-      for (const item of state.items) item.read = true;
-      setUnread(0);
+      await post('/api/users/notifications/read', { upTo });
+      if (!state) return;
+      // what arrived while the request was in flight stays unread, as it is on the server
+      let unread = 0;
+      for (const item of state.items) {
+        if (newerThan(item.id, upTo)) unread += item.read ? 0 : 1;
+        else item.read = true;
+      }
+      setUnread(unread);
       render();
     } catch (failure) {
       error.textContent = failure.message;
@@ -35,7 +42,11 @@ export function mount(app) {
       markRead.disabled = false;
     }
   });
-  more.addEventListener('click', () => load(state.cursor));
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    await load(state.cursor);
+    more.disabled = false;
+  });
   state.more = more;
   state.error = error;
   document.addEventListener('keydown', onKey);

@@ -2,7 +2,7 @@
 
 import { get } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, formatDate, h, replaceChildren, statusBadge, responsiveTable } from '../dom.js';
+import { empty, formatDate, h, replaceChildren, statusBadge, responsiveTable, onLoadMore } from '../dom.js';
 import { formatCount, formatPaise } from '../money.js';
 
 const TOTALS = [['invested', 'Invested'], ['expectedReturn', 'Expected return'], ['profit', 'Expected profit'],
@@ -53,7 +53,7 @@ export function mount(root, { scope }) {
   }
 
   const refresh = coalesce(() => loadPage(null).catch((failure) => { error.textContent = failure.message; }));
-  more.addEventListener('click', () => loadPage(cursor).catch((failure) => { error.textContent = failure.message; }));
+  onLoadMore(more, () => loadPage(cursor).catch((failure) => { error.textContent = failure.message; }));
   scope.on('event', (frame) => { if (frame.stream === 'user' && frame.event !== 'walletUpdated') refresh(); });
   scope.on('resync', refresh);
   refresh();

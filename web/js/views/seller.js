@@ -1,9 +1,9 @@
 // Seller: list an invoice (whole, or fractional with a minimum ticket and a funding deadline), my
 // invoices with live status, bids on a whole invoice with Accept, cancel.
 
-import { get, MoneyAction } from '../api.js';
+import { get, MoneyAction, moneyActions } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable } from '../dom.js';
+import { empty, field, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable, onLoadMore } from '../dom.js';
 import { AmountError, formatBps, formatPaise, parseRupees } from '../money.js';
 import { buyerPicker } from './buyers.js';
 
@@ -17,6 +17,8 @@ export function mount(root, { scope }) {
   const statuses = new Map(); // invoice id -> status last shown, to highlight changes
   let shown = PAGE;
   let cursor = null;
+  // rows are rebuilt by live updates; their money actions (and a retry's Idempotency-Key) outlive them
+  const moneyAction = moneyActions();
 
   const table = responsiveTable(h('table', { class: 'data' },
     h('caption', { class: 'visually-hidden' }, 'My invoices, newest first'),
@@ -39,7 +41,7 @@ export function mount(root, { scope }) {
     const cancelError = h('p', { class: 'field-error', role: 'alert' });
     if (invoice.status === 'listed') {
       const cancel = h('button', { type: 'button', class: 'danger', 'aria-label': `Cancel ${invoice.invoiceNumber}` }, 'Cancel');
-      const action = new MoneyAction(cancel, cancelError);
+      const action = moneyAction(`${invoice.id}:cancel`, cancel, cancelError);
       cancel.addEventListener('click', async () => {
         if (await action.run('POST', `/api/invoices/${invoice.id}/cancel`, {})) refresh();
       });
@@ -88,7 +90,7 @@ export function mount(root, { scope }) {
   function bidRow(invoice, bid) {
     const accept = h('button', { type: 'button', class: 'primary', 'aria-label': `Accept bid of ${formatPaise(bid.amount)} from ${bid.investor}` }, 'Accept');
     const error = h('p', { class: 'field-error', role: 'alert' });
-    const action = new MoneyAction(accept, error);
+    const action = moneyAction(`${invoice.id}:accept:${bid.id}`, accept, error);
     accept.addEventListener('click', async () => {
       if (await action.run('POST', `/api/invoices/${invoice.id}/bids/${bid.id}/accept`, {})) {
         openBids.delete(invoice.id);
@@ -116,7 +118,7 @@ export function mount(root, { scope }) {
   }
 
   const refresh = coalesce(() => loadPage(null).catch((error) => { listError.textContent = error.message; }));
-  more.addEventListener('click', () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
+  onLoadMore(more, () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
   scope.on('event', (frame) => {
     if (frame.stream === 'user' || (frame.event === 'invoiceUpdated' && statuses.has(frame.data.id))) refresh();
   });

@@ -2,7 +2,7 @@
 
 import { get, MoneyAction } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, formatDateTime, h, replaceChildren, responsiveTable } from '../dom.js';
+import { empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 export function mount(root, { scope, setBalance }) {
@@ -81,7 +81,7 @@ export function mount(root, { scope, setBalance }) {
   }
 
   const refresh = coalesce(() => loadPage(null).catch((error) => { listError.textContent = error.message; }));
-  more.addEventListener('click', () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
+  onLoadMore(more, () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
   scope.on('event', (frame) => { if (frame.stream === 'user' && frame.event === 'walletUpdated') refresh(); });
   scope.on('resync', refresh);
   refresh();
