@@ -1,7 +1,8 @@
-"""The commands: ``invoice-finance serve|check|seed-demo`` (also ``python -m finance ...``).
+"""The commands: ``invoice-finance serve|check|seed-demo|index-buyers`` (also ``python -m finance ...``).
 
 ``serve`` is ``python app.py``; ``check`` verifies the ledger invariants; ``seed-demo`` adds demo users
-and invoices. All use REDIS_URL (and MARKET, HOST, PORT, WORKERS) from the environment.
+and invoices; ``index-buyers`` puts buyers registered before the buyer directory existed into it (safe to
+run again). All use REDIS_URL (and MARKET, HOST, PORT, WORKERS) from the environment.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 
 from finance import demo
+from finance.auth import directory
 from finance.books import ledger
 from finance.connection import connect
 from finance.market import Market
@@ -35,6 +37,14 @@ async def _seed(market: Market) -> int:
     return 0
 
 
+async def _index_buyers(market: Market) -> int:
+    print(f"the buyer directory holds {await directory.index_buyers(market)} buyer(s)")
+    return 0
+
+
+COMMANDS = {"check": _check, "seed-demo": _seed, "index-buyers": _index_buyers}
+
+
 async def _main(command: str) -> int:
     settings = Settings.from_env()
     if settings.embedded:
@@ -44,7 +54,7 @@ async def _main(command: str) -> int:
     redis = connect(settings)
     try:
         market = Market.create(redis, settings)
-        return await (_check(market) if command == "check" else _seed(market))
+        return await COMMANDS[command](market)
     finally:
         await redis.aclose()
 
@@ -52,7 +62,7 @@ async def _main(command: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="invoice-finance", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["serve", "check", "seed-demo"])
+    parser.add_argument("command", choices=["serve", *COMMANDS])
     args = parser.parse_args(argv)
     if args.command == "serve":
         import app  # the server lives beside the domain, not in it

@@ -28,3 +28,22 @@ async def buyers(market: Market, prefix: str = "", limit: int = 20) -> list[dict
             pipe.hget(market.keys.user(user_id), "displayName")
         names: list[str | None] = await pipe.execute()
     return [{"id": user_id, "name": name} for user_id, name in zip(ids, names, strict=True) if name is not None]
+
+
+async def index_buyers(market: Market) -> int:
+    """Puts every registered buyer in the directory (for users registered before it existed); safe to run
+    again. Returns how many buyers the directory holds."""
+    user_ids: list[str] = list((await market.redis.hgetall(market.keys.users_by_email())).values())
+    entries: dict[str, int] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start:start + 500]
+        async with market.redis.pipeline(transaction=False) as pipe:
+            for user_id in chunk:
+                pipe.hmget(market.keys.user(user_id), ["role", "displayName"])
+            found: list[list[str | None]] = await pipe.execute()
+        for user_id, (role, display_name) in zip(chunk, found, strict=True):
+            if role == "buyer" and display_name is not None:
+                entries[entry(display_name, user_id)] = 0
+    if entries:
+        await market.redis.zadd(market.keys.buyers_by_name(), entries)
+    return len(entries)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from quart.typing import TestClientProtocol as Client
 
+from finance.auth import directory
+from finance.market import Market
 from tests.helpers.api import get_json, refused, register
 
 
@@ -33,3 +35,15 @@ async def test_the_buyer_directory_refuses_bad_queries_and_strangers(client: Cli
     await refused(await client.get("/api/users/buyers?limit=0", headers=seller.headers), 400, "invalid_query")
     await refused(await client.get("/api/users/buyers?limit=101", headers=seller.headers), 400, "invalid_query")
     await refused(await client.get("/api/users/buyers?q=" + "a" * 201, headers=seller.headers), 400, "invalid_query")
+
+
+async def test_buyers_registered_before_the_directory_are_indexed_once(client: Client, market: Market) -> None:
+    old = await register(client, "buyer", "Old", company="Older Steel")
+    await register(client, "seller", "Seller")
+    new = await register(client, "buyer", "New", company="Newer Mills")
+    await market.redis.delete(market.keys.buyers_by_name())  # as on a Redis from before the directory
+    assert await get_json(client, "/api/users/buyers", old) == {"buyers": []}
+    assert await directory.index_buyers(market) == 2
+    assert await directory.index_buyers(market) == 2  # again: nothing twice
+    assert await get_json(client, "/api/users/buyers", old) == {
+        "buyers": [{"id": new.id, "name": "Newer Mills"}, {"id": old.id, "name": "Older Steel"}]}
