@@ -382,20 +382,12 @@ class Hub:
 
     async def replay(self, subscription: Subscription) -> AsyncIterator[str]:
         """The frames a socket missed, page by page, oldest first, stream by stream."""
-        for replay in subscription.replays:
-            cursor = replay.after
-            while cursor < replay.upto and subscription.subscriber.close_code is None:
-                entries = await self._replay_page(replay, cursor)
-                if not entries:
-                    break
-                for entry_id, fields in entries:
-                    yield entry_frame(replay.stream, entry_id, fields)
-                cursor = order_of(entries[-1][0])
-        subscription.replays.clear()
+        async for stream, entry_id, fields in self.replay_entries(subscription):
+            yield entry_frame(stream, entry_id, fields)
 
     async def replay_entries(self, subscription: Subscription) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
-        """The entries a socket missed, as (stream name, entry id, fields), in the order ``replay`` sends
-        them (for another protocol's frames)."""
+        """The entries a socket missed, as (stream name, entry id, fields), page by page, oldest first,
+        stream by stream: /ws frames them in ``replay``, another protocol in its own frames."""
         for replay in subscription.replays:
             cursor = replay.after
             while cursor < replay.upto and subscription.subscriber.close_code is None:
