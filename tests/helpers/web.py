@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from tests.helpers.servers import ROOT, AppProcess
 
@@ -171,3 +171,22 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+class LostFirstAnswer:
+    """A route handler for a money request: the server gets every request and moves the money, but the
+    first answer is lost on the way back (a reset connection), as when a network drops mid-request.
+    ``keys`` is each request's Idempotency-Key, ``statuses`` what the server answered to each."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.statuses: list[int] = []
+
+    def __call__(self, route: Route) -> None:
+        self.keys.append(route.request.headers["idempotency-key"])
+        response = route.fetch()
+        self.statuses.append(response.status)
+        if len(self.keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.fulfill(status=response.status, headers=response.headers, body=response.body())

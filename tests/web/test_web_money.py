@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.helpers.web import RUPEE, WebServer, open_tab, signed_in
+from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, open_tab, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -116,19 +116,8 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     tab = signed_in(browser, server, investor)
     page = tab.page
     page.get_by_role("link", name="Wallet").click()
-    keys: list[str] = []
-    lost = []
-
-    def lose_the_first_answer(route: Route) -> None:
-        keys.append(route.request.headers["idempotency-key"])
-        response = route.fetch()  # the server moves the money...
-        if not lost:
-            lost.append(response.status)
-            route.abort("connectionreset")  # ...and the answer is lost on the way back
-        else:
-            route.fulfill(status=response.status, headers=response.headers, body=response.body())
-
-    page.route("**/api/wallet/deposit", lose_the_first_answer)
+    lost = LostFirstAnswer()
+    page.route("**/api/wallet/deposit", lost)
     form = page.get_by_role("form", name="Deposit")
     form.get_by_label("Amount to deposit (₹)").fill("1,000.50")
     button = form.get_by_role("button", name="Deposit")
@@ -137,8 +126,8 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     expect(button).to_be_enabled()
     button.click()  # the person tries again
     expect(page.locator(".top .balance")).to_have_text("₹1,000.50")
-    assert len(keys) == 2 and keys[0] == keys[1]
-    assert lost == [200]
+    assert len(lost.keys) == 2 and lost.keys[0] == lost.keys[1]
+    assert lost.statuses[0] == 200  # the first deposit was made; only its answer was lost
     assert server.balance(investor) == 1_000_50
     transactions = server.api("GET", "/api/wallet/transactions", investor.token)["transactions"]
     assert [(t["type"], t["amount"]) for t in transactions] == [("credit", 1_000_50)]
@@ -146,7 +135,7 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     form.get_by_label("Amount to deposit (₹)").fill("1,000.50")
     button.click()
     expect(page.locator(".top .balance")).to_have_text("₹2,001.00")
-    assert len(keys) == 3 and keys[2] != keys[0]
+    assert len(lost.keys) == 3 and lost.keys[2] != lost.keys[0]
     # both deposits are listed, newest first, each once, with the balance after it
     rows = page.get_by_role("table", name="Wallet transactions, newest first").get_by_role("row")
     expect(rows).to_have_count(3)  # the heading and two deposits

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers.web import RUPEE, User, WebServer, due_in, open_tab, signed_in
+from tests.helpers.web import RUPEE, LostFirstAnswer, User, WebServer, due_in, open_tab, signed_in
 
 
 def list_invoice(page: Page, buyer: User, number: str, amount: str, ask: str, days: int = 40,
@@ -269,17 +269,8 @@ def test_a_repay_whose_answer_is_lost_is_retried_with_its_key_after_the_row_is_r
     server.deposit(buyer, 2_00_000 * RUPEE)
     tab = signed_in(browser, server, buyer)
     page = tab.page
-    keys: list[str] = []
-
-    def lose_the_first_answer(route: Route) -> None:
-        keys.append(route.request.headers["idempotency-key"])
-        response = route.fetch()
-        if len(keys) == 1:
-            route.abort("connectionreset")
-        else:
-            route.fulfill(status=response.status, headers=response.headers, body=response.body())
-
-    page.route(f"**/api/invoices/{invoice['id']}/repay", lose_the_first_answer)
+    lost = LostFirstAnswer()
+    page.route(f"**/api/invoices/{invoice['id']}/repay", lost)
     row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
     row.get_by_label(f"Amount to repay on {number} (₹)").fill("50,000")
     row.get_by_role("button", name=f"Repay {number}").click()
@@ -288,7 +279,8 @@ def test_a_repay_whose_answer_is_lost_is_retried_with_its_key_after_the_row_is_r
     row.get_by_label(f"Amount to repay on {number} (₹)").fill("50,000")
     row.get_by_role("button", name=f"Repay {number}").click()
     expect(page.locator(".top .balance")).to_have_text("₹1,50,000.00")
-    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(lost.keys) == 2 and lost.keys[0] == lost.keys[1]
+    assert lost.statuses == [200, 200]  # the retry was answered as a replay of the first
     assert server.balance(buyer) == 1_50_000 * RUPEE  # paid once
     shown = server.api("GET", f"/api/invoices/{invoice['id']}", buyer.token)["invoice"]
     assert shown["outstanding"] == 1_50_000 * RUPEE
