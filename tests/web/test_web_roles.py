@@ -286,3 +286,27 @@ def test_a_repay_whose_answer_is_lost_is_retried_with_its_key_after_the_row_is_r
     assert shown["outstanding"] == 1_50_000 * RUPEE
     tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
     tab.context.close()
+
+
+def test_the_marketplace_buyer_filter_starts_at_any_buyer_and_filters_when_chosen(browser: Browser,
+                                                                                  server: WebServer) -> None:
+    seller, buyer, investor, _ = parties(server, "FLT")
+    other = server.sign_up("buyer", "Other FLT", company=f"Other Buyer FLT {seller.id[-6:]}")
+    mine, theirs = f"FLT-A-{seller.id[-6:]}", f"FLT-B-{seller.id[-6:]}"
+    server.create_invoice(seller, buyer, mine, 1_000 * RUPEE, 900 * RUPEE)
+    server.create_invoice(seller, other, theirs, 1_000 * RUPEE, 900 * RUPEE)
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    filters = page.get_by_role("form", name="Filters")
+    filters.get_by_label("Find buyer").fill(other.display)  # one match: still not chosen for the person
+    expect(filters.get_by_label("Buyer", exact=True).locator("option")).to_have_count(2)
+    expect(filters.get_by_label("Buyer", exact=True)).to_have_value("")
+    filters.get_by_role("button", name="Apply filters").click()
+    expect(page.get_by_role("row").filter(has_text=mine)).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text=theirs)).to_be_visible()
+    filters.get_by_label("Buyer", exact=True).select_option(other.id)
+    filters.get_by_role("button", name="Apply filters").click()
+    expect(page.get_by_role("row").filter(has_text=mine)).to_have_count(0)
+    expect(page.get_by_role("row").filter(has_text=theirs)).to_be_visible()
+    tab.assert_no_console_errors()
+    tab.context.close()

@@ -162,3 +162,9 @@ export function onLoadMore(button, load) {
     }
   });
 }
+
+// A big figure (a balance, what is outstanding): one that is long (crores of crores) shrinks to its card.
+export function showFigure(element, text) {
+  element.textContent = text;
+  element.toggleAttribute('data-long', text.length > 13);
+}

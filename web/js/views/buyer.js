@@ -3,7 +3,7 @@
 
 import { get, moneyActions } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore } from '../dom.js';
+import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
@@ -118,7 +118,7 @@ export function mount(root, { user, scope, setBalance }) {
       pendingSection.hidden = pending.invoices.length === 0;
       keyedRows(pendingRows, pending.invoices, (invoice) => invoice.id, pendingRow);
     }
-    if (dashboard) totalOutstanding.textContent = formatPaise(dashboard.stats.outstandingAmount);
+    if (dashboard) showFigure(totalOutstanding, formatPaise(dashboard.stats.outstandingAmount));
     const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
     if (after) owedRows.append(...shown.map(owedRow));
     else keyedRows(owedRows, shown, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));

@@ -14,7 +14,7 @@ const LABELS = {
   realizedReturn: 'Received back', realizedProfit: 'Realised profit', defaultedCount: 'Defaulted',
   defaultedAmount: 'Defaulted (cost)', defaultedReturn: 'Defaulted (face)', recoveredCount: 'Recovered',
   recoveredAmount: 'Recovered', expectedProfit: 'Expected profit', activeCount: 'Active investments',
-  activeAmount: 'Active (cost)', invoiceCount: 'Invoices owed', invoiceAmount: 'Face value owed',
+  activeAmount: 'Active (cost)', reservedCount: 'Reserved claims', reservedAmount: 'Reserved (cost)', invoiceCount: 'Invoices owed', invoiceAmount: 'Face value owed',
   repaidAmount: 'Repaid', outstandingAmount: 'Outstanding',
 };
 const METRIC_TITLES = { listed: 'Listed per day', raised: 'Raised per day', invested: 'Invested per day', returned: 'Returned per day', repaid: 'Repaid per day' };

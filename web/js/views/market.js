@@ -33,8 +33,7 @@ export function mount(root, { scope, setBalance }) {
   const maxAmount = field('Max face value (₹)', { inputmode: 'decimal', autocomplete: 'off' });
   const dueAfter = field('Due after', { type: 'date' });
   const dueBefore = field('Due before', { type: 'date' });
-  const buyer = buyerPicker('Buyer');
-  buyer.input.required = false;
+  const buyer = buyerPicker('Buyer', { optional: true });
   const sortId = 'market-sort';
   const sort = h('select', { id: sortId }, SORTS.map(([value, text]) => h('option', { value }, text)));
   const sellerFilter = h('p', { class: 'hint', hidden: true });

@@ -6,7 +6,8 @@ import { empty, formatDate, h, replaceChildren, statusBadge, responsiveTable, on
 import { formatCount, formatPaise } from '../money.js';
 
 const TOTALS = [['invested', 'Invested'], ['expectedReturn', 'Expected return'], ['profit', 'Expected profit'],
-  ['realized', 'Received'], ['realizedProfit', 'Realised profit'], ['active', 'Active (cost)'], ['defaulted', 'Defaulted (cost)']];
+  ['realized', 'Received'], ['realizedProfit', 'Realised profit'], ['active', 'Active (cost)'],
+  ['reserved', 'Reserved: claims of invoices still filling'], ['defaulted', 'Defaulted (cost)']];
 
 export function mount(root, { scope }) {
   const totals = h('div', { class: 'stats' });

@@ -2,7 +2,7 @@
 
 import { get, MoneyAction } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore } from '../dom.js';
+import { empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 export function mount(root, { scope, setBalance }) {
@@ -53,7 +53,7 @@ export function mount(root, { scope, setBalance }) {
   }
 
   function showBalance(value) {
-    balance.textContent = formatPaise(value);
+    showFigure(balance, formatPaise(value));
     setBalance(value);
   }
 
