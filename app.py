@@ -68,7 +68,8 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
     @app.while_serving
     async def lifespan() -> AsyncGenerator[None, None]:
         """Start: the process tweaks, the market on its Redis, the hub and its reader, the master watch,
-        the aging task. Stop, in reverse: the aging task, the hub (sockets closed with 1001), Redis."""
+        the aging task. Stop, in reverse: the aging task, the hub (sockets closed with 1001), Socket.IO's
+        heartbeat and its sockets' recovery records, Redis."""
         apply_process_tweaks()
         market = Market.create(connect(settings, server=redis_server), settings, clock)
         app.extensions["market"] = market
@@ -86,10 +87,10 @@ def create_app(settings: Settings | None = None, *, redis_server: Any = None, cl
                 aging_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await aging_task
-            if "socketio" in app.extensions:
-                await streams_socketio.stop_socketio(app.extensions.pop("socketio"))
             if hub is not None:
                 await stop_hub(hub)
+            if "socketio" in app.extensions:  # after the hub closed its sockets: their recovery records
+                await streams_socketio.stop_socketio(app.extensions.pop("socketio"))
             await market.redis.aclose()
 
     return app

@@ -110,7 +110,7 @@ class LeanSocket(asyncio.Protocol):
         self._gone()
         if self.transport.is_closing():
             return
-        self.transport.write(close_frame(code))
+        self.transport.write(self.close_wire(code))
         self._close_timer = asyncio.get_running_loop().call_later(self._close_seconds, self.transport.close)
 
     def _gone(self) -> None:
@@ -173,8 +173,16 @@ class LeanSocket(asyncio.Protocol):
                 self.transport.write(close_frame(code if code not in (1005, 1006, 1015) else 1000))
             self.transport.close()
         elif opcode in (0x1, 0x2) and self._state == _OPEN:
-            self.subscriber.push(answer(payload))
+            self.on_message(payload)
         # 0xA (pong): only heard_at
+
+    def on_message(self, payload: bytes | str) -> None:
+        """A client's data message (on /ws, answered through the queue; another protocol overrides this)."""
+        self.subscriber.push(answer(payload))
+
+    def close_wire(self, code: int) -> bytes:
+        """What goes into the transport when the server closes the socket with ``code``."""
+        return close_frame(code)
 
     def _send_control(self, frame: bytes) -> None:
         """A control frame may go between any two whole frames (RFC 6455 5.4), queued ones or not."""
@@ -342,11 +350,17 @@ class Heartbeats:
             self._task = None
 
 
-def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
-           on_gone: Callable[[], None], close_seconds: float) -> LeanSocket | None:
+MakeLeanSocket = Callable[[asyncio.Transport, Subscriber, Callable[[LeanSocket], None], float], LeanSocket]
+
+
+def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats, on_gone: Callable[[], None],
+           close_seconds: float, receive: Any = None, make: MakeLeanSocket = LeanSocket) -> LeanSocket | None:
     """Moves the socket behind ``writer`` (Hypercorn's, after hello and replay) to a LeanSocket serving
     ``subscriber``; None (and nothing changed) where it cannot. ``on_gone`` runs once when the socket
-    leaves the fan-out (closed by either side, or lost)."""
+    leaves the fan-out (closed by either side, or lost). ``receive``: the route's ``websocket._receive``,
+    so that client messages already read by Hypercorn and Quart but not by the route go to the LeanSocket
+    (``on_message``), in order, instead of being lost; a route with a task reading them cancels it first.
+    ``make``: the LeanSocket class of another protocol (streams/socketio)."""
     if subscriber.close_code is not None or not writer.ready():
         return None
     server = _hypercorn_server(writer)
@@ -360,9 +374,10 @@ def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
         heartbeats.discard(socket)
         on_gone()
 
-    lean = LeanSocket(transport, subscriber, gone, close_seconds)
+    lean = make(transport, subscriber, gone, close_seconds)
     transport.set_write_buffer_limits(high=WRITE_BUFFER_BYTES_MAX)
     transport.set_protocol(lean)
+    unread = _take_unread(writer, receive)
     released = _ReleasedWriter()
     # asyncio's StreamWriter closes its transport when it is collected (StreamWriter.__del__): the one
     # Hypercorn made must not take ours with it, so it is left holding a transport that is already closing
@@ -374,4 +389,31 @@ def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
     subscriber.writer = lean
     heartbeats.add(lean)
     lean.start()
+    for message in unread:
+        lean.on_message(message)
     return lean
+
+
+def _take_unread(writer: DirectWriter, receive: Any) -> list[str | bytes]:
+    """The client's messages that Hypercorn parsed but the route has not read, oldest first: those in
+    Quart's queue (``receive`` is its ``get``), then those still in Hypercorn's queue for the app (its
+    WSStream's ``app_put`` is that queue's ``put``). Taken off both; a disconnect is left where it was, for
+    Quart's side to end on. Neither side awaits between taking an event off one queue and putting it on
+    the next, so at a synchronous point every message is in exactly one of them."""
+    messages: list[str | bytes] = []
+    quart_queue = getattr(receive, "__self__", None)
+    if isinstance(quart_queue, asyncio.Queue):
+        while not quart_queue.empty():
+            messages.append(quart_queue.get_nowait())
+    app_queue = getattr(getattr(writer.stream, "app_put", None), "__self__", None)
+    if isinstance(app_queue, asyncio.Queue):
+        others = []
+        while not app_queue.empty():
+            event = app_queue.get_nowait()
+            if isinstance(event, dict) and event.get("type") == "websocket.receive":
+                messages.append(event.get("bytes") or event.get("text") or "")
+            else:
+                others.append(event)
+        for event in others:
+            app_queue.put_nowait(event)
+    return messages

@@ -154,10 +154,13 @@ async def ws() -> Response | None:
             subscriber.close(CLOSE_TRY_AGAIN_LATER)
         # after hello and replay: from here on the hub may write this socket's live frames directly
         writer = direct_writer(websocket.scope)
-        if writer is not None and detach(writer, subscriber, heartbeats_of(the_hub, _ping_seconds(market)),
-                                         finished, CLOSE_REPLY_SECONDS_MAX):
-            detached = True
-            return None  # the socket lives on as a LeanSocket (streams/lean.py); Hypercorn and Quart let go
+        if writer is not None:
+            receiver.cancel()  # what it has not read yet goes to the lean socket, in order
+            if detach(writer, subscriber, heartbeats_of(the_hub, _ping_seconds(market)), finished,
+                      CLOSE_REPLY_SECONDS_MAX, receive=websocket._receive):
+                detached = True
+                return None  # the socket lives on as a LeanSocket (streams/lean.py); Hypercorn and Quart let go
+            receiver = asyncio.create_task(_answer_client_frames(subscriber), name="ws-receive")
         code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), writer)
         # out of the fan-out at once: the close frame may take a while to reach a client that stopped reading
         the_hub.unsubscribe(subscription)

@@ -5,9 +5,8 @@
     fanout.py     the Socket.IO subscriber and its frames, built once per event by the hub
     protocol.py   what both transports share: auth answers, recovery records, the session state
     server.py     the process's Socket.IO sockets and their Engine.IO heartbeat
-    pongs.py      Engine.IO pongs noted before Quart
     sessions.py   Engine.IO sessions in Redis, so any worker answers any poll
-    websocket.py  the websocket transport (fresh, or upgraded from polling)
+    websocket.py  the websocket transport (fresh, or upgraded from polling), lean after its replay
     polling.py    the long-polling transport
 
 Protocol notes, and what a seed-style frontend changes, in docs/websocket.md.
@@ -21,7 +20,6 @@ from quart_schema import hide
 from streams.hub import Hub
 from streams.socketio import polling
 from streams.socketio import websocket as socketio_websocket
-from streams.socketio.pongs import note_pongs
 from streams.socketio.server import SocketioServer
 
 blueprint = Blueprint("socketio", __name__)
@@ -41,9 +39,8 @@ async def socketio_websocket_route() -> Response | None:
 
 
 def install(app: Quart) -> None:
-    """The routes, and pongs noted before Quart (pongs.py)."""
+    """The routes."""
     app.register_blueprint(blueprint)
-    note_pongs(app, PATH)
 
 
 def start_socketio(hub: Hub) -> SocketioServer:

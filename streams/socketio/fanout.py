@@ -14,7 +14,6 @@ from finance.stream_ids import ZERO, Order
 from streams.direct import text_frame
 from streams.hub import MARKET, USER, Batch, Feed
 from streams.socketio.packets import event_packet
-from streams.socketio.pongs import PongClock
 from streams.socketio.recovery import Positions, offset
 from streams.subscriber import Subscriber
 
@@ -48,26 +47,15 @@ FRAMER: Final = SocketioFramer()
 class SocketioSubscriber(Subscriber):
     """A Socket.IO socket in the hub: its frames are FRAMER's, and it keeps its recovery positions."""
 
-    __slots__ = ("_last_pong", "market_feed", "pinged_at", "pongs", "positions")
+    __slots__ = ("last_pong", "market_feed", "pinged_at", "positions")
     framer = FRAMER
 
     def __init__(self, user_id: str, queue_max: int) -> None:
         super().__init__(user_id, queue_max)
         self.positions = Positions(ZERO, ZERO)
         self.market_feed: Feed | None = None
-        self._last_pong = 0.0
-        self.pongs: PongClock | None = None  # where the server notes pongs before the app (pongs.py)
+        self.last_pong = 0.0  # loop time of the last pong (or of the subscription, which counts as one)
         self.pinged_at = 0.0  # loop time of the last Engine.IO ping (0: none yet)
-
-    @property
-    def last_pong(self) -> float:
-        """Loop time of the last pong (or of the subscription, which counts as one)."""
-        pongs = self.pongs
-        return self._last_pong if pongs is None or pongs.at < self._last_pong else pongs.at
-
-    @last_pong.setter
-    def last_pong(self, value: float) -> None:
-        self._last_pong = value
 
     def market_position(self) -> Order:
         """How far the market has been sent to this socket: the feed's position (every live socket of the

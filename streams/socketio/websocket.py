@@ -2,10 +2,14 @@
 
 Until the socket is authenticated the handler itself reads the client's packets and answers them
 (CONNECT, ``authenticate``, pongs): nothing of the streams is delivered. Once it is, the socket joins the
-hub as a SocketioSubscriber (its frames built once per event on the fan-out fast path), any missed
-events are replayed (before the ``40`` answer when it recovered), and the handler pumps its queue while
-a task reads the client's packets. A transport that drops without ``41`` leaves a recovery record under
-the socket's pid (streams/socketio/recovery.py).
+hub as a SocketioSubscriber (its frames built once per event on the fan-out fast path), and any missed
+events are replayed (before the ``40`` answer when it recovered). Then, as on /ws, the socket leaves
+Hypercorn and Quart for a lean socket (streams/lean.py, ``SocketioLeanSocket`` here): its pongs, ``41``
+and a repeated ``authenticate`` are read in the transport's callback, with no task per socket and no
+message through Hypercorn's and Quart's queues (5,000 sockets send 200 pongs a second). Where that
+cannot be (another server), the handler pumps its queue while a task reads the client's packets.
+A transport that drops without ``41`` leaves a recovery record under the socket's pid
+(streams/socketio/recovery.py).
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Final
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 from quart import Response, current_app, websocket
 
+from finance import metrics
 from finance.api.errors import error_response, unavailable_response
+from finance.api.observability import request_id, socket_log
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import order_of
 from streams.asgi import frame_sender
-from streams.direct import direct_writer
+from streams.direct import direct_writer, text_frame
 from streams.hub import MARKET, USER, HubClosed, ReplayGap, Subscription
+from streams.lean import LeanSocket, close_frame, detach
 from streams.origin import scope_origin_allowed
 from streams.socketio import sessions
 from streams.socketio.fanout import SocketioSubscriber, stream_packet
@@ -40,8 +49,6 @@ from streams.socketio.packets import (
     encode_socket,
     open_packet,
 )
-from streams.socketio.pongs import SCOPE_KEY as PONGS_KEY
-from streams.socketio.pongs import PongClock
 from streams.socketio.protocol import (
     AUTH_SECONDS,
     AUTHENTICATE,
@@ -60,8 +67,9 @@ from streams.socketio.protocol import (
     take_recovery,
 )
 from streams.socketio.recovery import Positions
-from streams.socketio.server import SocketioServer
-from streams.subscriber import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED
+from streams.socketio.server import CLOSE_PING_TIMEOUT, SocketioServer
+from streams.subscriber import CLOSE_REASONS, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED, Subscriber
+from streams.websocket import CLOSE_REPLY_SECONDS_MAX
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,10 @@ CLOSE_NORMAL: Final = 1000
 CLOSE_SECONDS_MAX: Final = 1.0
 UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 PROBE: Final = "probe"
+BACKLOG_MAX: Final = 64  # a lean socket's messages waiting behind an answer; past it the socket is closed (1013)
+TRANSPORT: Final = "socketio"  # the sockets_open label and log field of a Socket.IO websocket
+PONG: Final = encode_engine(EngineType.PONG)
+_DISCONNECT_WIRE: Final = text_frame(encode_socket(SocketType.DISCONNECT))
 UPGRADE_FAILURES: Final[tuple[type[BaseException], ...]] = (TimeoutError, *UNAVAILABLE_ERRORS)
 
 
@@ -154,6 +166,10 @@ class Connection:
         self.state = state
         self.subscriber: SocketioSubscriber | None = None
         self.clean = False
+        self.detached = False  # served by a SocketioLeanSocket: its end is _gone's, not run's
+        self._backlog: deque[str | bytes] | None = None  # a lean socket's messages behind an answer in flight
+        self.request_id = request_id(websocket.headers)
+        self.socket_event = socket_log()
 
     async def run(self) -> None:
         state = self.state
@@ -172,10 +188,10 @@ class Connection:
         except UNAVAILABLE as error:
             log.warning("socket.io: redis unavailable: %s", error)
         finally:
-            if subscription is not None:
-                self.server.sockets.discard(subscription.subscriber)
-                self.server.hub.unsubscribe(subscription)
-            await self._leave()
+            if not self.detached:
+                if subscription is not None:
+                    self._left(subscription)
+                await self._leave()
 
     # --- before auth -------------------------------------------------------------------------------
 
@@ -283,17 +299,23 @@ class Connection:
     async def _deliver(self, subscription: Subscription) -> None:
         subscriber = subscription.subscriber
         assert isinstance(subscriber, SocketioSubscriber)
-        pongs = websocket.scope.get(PONGS_KEY)
-        subscriber.pongs = pongs if isinstance(pongs, PongClock) else None
-        self.server.sockets.add(subscriber)
-        receiver = asyncio.create_task(self._receive(subscriber), name="socketio-receive")
+        self._joined(subscriber)
+        writer = direct_writer(websocket.scope)
+
+        def make(transport: asyncio.Transport, subscriber: Subscriber, gone: Callable[[LeanSocket], None],
+                 close_seconds: float) -> LeanSocket:
+            return SocketioLeanSocket(transport, subscriber, gone, close_seconds, self)
+
+        if writer is not None and detach(writer, subscriber, self.server.lean, lambda: self._gone(subscription),
+                                         CLOSE_REPLY_SECONDS_MAX, receive=websocket._receive, make=make):
+            self.detached = True
+            return  # the socket lives on as a SocketioLeanSocket; Hypercorn and Quart let go
+        receiver = asyncio.create_task(self._receive(), name="socketio-receive")
         try:
-            code = await subscriber.pump(frame_sender(websocket.scope, websocket.send),
-                                         direct_writer(websocket.scope))
+            code = await subscriber.pump(frame_sender(websocket.scope, websocket.send), writer)
         finally:
             receiver.cancel()
-        self.server.sockets.discard(subscriber)
-        self.server.hub.unsubscribe(subscription)
+        self._left(subscription)
         if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
             self.clean = True
             with contextlib.suppress(Exception):
@@ -302,27 +324,95 @@ class Connection:
             async with asyncio.timeout(CLOSE_SECONDS_MAX):
                 await websocket.close(CLOSE_NORMAL if code in (CLOSE_UNAUTHORIZED, CLOSE_NORMAL) else code)
 
-    async def _receive(self, subscriber: SocketioSubscriber) -> None:
-        """The client's packets while subscribed: pongs, ``41``, ``authenticate`` again."""
-        loop = asyncio.get_running_loop()
+    def _joined(self, subscriber: SocketioSubscriber) -> None:
+        """In the fan-out and the heartbeat; counted and logged."""
+        self.server.sockets.add(subscriber)
+        metrics.socket_opened(TRANSPORT)
+        assert self.state.user is not None
+        self.socket_event("socket_open", self.request_id, self.state.user.id, transport=TRANSPORT,
+                          recovered=self.state.recovered)
+
+    def _left(self, subscription: Subscription) -> None:
+        """Out of the fan-out and the heartbeat (at once: a close frame may take a while to reach a client
+        that stopped reading); counted and logged once."""
+        subscriber = subscription.subscriber
+        self.server.hub.unsubscribe(subscription)
+        if subscriber not in self.server.sockets:
+            return
+        self.server.sockets.discard(subscriber)
+        metrics.socket_closed(TRANSPORT)
+        code = subscriber.close_code
+        reason = "ping_timeout" if code == CLOSE_PING_TIMEOUT else CLOSE_REASONS.get(code, "other")
+        self.socket_event("socket_close", self.request_id, subscriber.user_id, transport=TRANSPORT, code=code,
+                          reason=reason)
+
+    def _gone(self, subscription: Subscription) -> None:
+        """A lean socket left the fan-out (closed by either side, or lost): out, then its recovery record."""
+        self._left(subscription)
+        self.server.spawn(self._leave())
+
+    async def _receive(self) -> None:
+        """The client's packets while subscribed, where the socket stayed with Quart."""
         while True:
-            message = await websocket.receive()
-            if message == "3":
-                subscriber.last_pong = loop.time()
-                continue
-            if message == "1":
-                subscriber.close(CLOSE_NORMAL)
-                return
+            answering = self.on_message(await websocket.receive())
+            if answering is not None:
+                await answering
+
+    def on_message(self, message: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """One client message while subscribed: a pong, ``1`` or ``41`` (a close), ``authenticate`` again
+        (answered by the coroutine returned, which needs Redis); anything else is ignored."""
+        subscriber = self.subscriber
+        assert subscriber is not None
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        if message == PONG:
+            subscriber.last_pong = asyncio.get_running_loop().time()
+            return None
+        try:
             packet = _socket_packet(message)
-            if packet is None:
-                continue
-            if packet.type is SocketType.DISCONNECT:
-                self.clean = True
-                subscriber.close(CLOSE_NORMAL)
+        except Closed:  # an Engine.IO close (``1``)
+            subscriber.close(CLOSE_NORMAL)
+            return None
+        if packet is None:
+            return None
+        if packet.type is SocketType.DISCONNECT:
+            self.clean = True
+            subscriber.close(CLOSE_NORMAL)
+        elif packet.type is SocketType.EVENT and packet.data[0] == AUTHENTICATE:
+            return self._answer_authenticate(subscriber, packet)
+        return None
+
+    def heard(self, message: str | bytes) -> None:
+        """A client message of a lean socket, handled in order: while an answer that needs Redis is in
+        flight, the messages after it wait for it (an ``authenticate`` then a ``41`` gets its answer first)."""
+        backlog = self._backlog
+        if backlog is not None:
+            if len(backlog) >= BACKLOG_MAX:  # a client that floods faster than Redis answers
+                assert self.subscriber is not None
+                self.subscriber.close(CLOSE_TRY_AGAIN_LATER)
                 return
-            if packet.type is SocketType.EVENT and packet.data[0] == AUTHENTICATE:
-                for answer in await self._reauthenticate(packet):
-                    subscriber.push(answer)
+            backlog.append(message)
+            return
+        answering = self.on_message(message)
+        if answering is not None:
+            self._backlog = deque()
+            self.server.spawn(self._answer_in_order(answering))
+
+    async def _answer_in_order(self, answering: Coroutine[Any, Any, None]) -> None:
+        backlog = self._backlog
+        assert backlog is not None
+        try:
+            await answering
+            while backlog:
+                more = self.on_message(backlog.popleft())
+                if more is not None:
+                    await more
+        finally:
+            self._backlog = None
+
+    async def _answer_authenticate(self, subscriber: SocketioSubscriber, packet: SocketPacket) -> None:
+        for answer in await self._reauthenticate(packet):
+            subscriber.push(answer)
 
     async def _reauthenticate(self, packet: SocketPacket) -> list[str]:
         """``authenticate`` on an authenticated socket (the seed emits it after every connect)."""
@@ -336,6 +426,8 @@ class Connection:
         return authenticated_packets(user, packet.ack_id)
 
     async def _leave(self) -> None:
+        """Its recovery record: saved after a drop, forgotten after a ``41``. Where the socket stayed with
+        Quart, the close too, if nothing closed it yet."""
         state, subscriber = self.state, self.subscriber
         if state.user is not None and state.pid is not None and subscriber is not None:
             with contextlib.suppress(*UNAVAILABLE_ERRORS):
@@ -343,10 +435,32 @@ class Connection:
                     await forget_recovery(self.market, state.pid)
                 else:
                     await save_recovery(self.market, state.pid, state.user, subscriber.positions)
-        if subscriber is None or subscriber.close_code is None:
+        if not self.detached and (subscriber is None or subscriber.close_code is None):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_SECONDS_MAX):
                     await websocket.close(CLOSE_NORMAL)
+
+
+class SocketioLeanSocket(LeanSocket):
+    """A Socket.IO socket after the replay, served in the transport's callbacks (streams/lean.py): client
+    messages go to its Connection; a logout (4401) sends ``41`` before the close, which is a 1000 then,
+    as a 41 of the client's is."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, transport: asyncio.Transport, subscriber: Subscriber, on_gone: Callable[[LeanSocket], None],
+                 close_seconds: float, connection: Connection) -> None:
+        super().__init__(transport, subscriber, on_gone, close_seconds)
+        self.connection = connection
+
+    def on_message(self, payload: bytes | str) -> None:
+        self.connection.heard(payload)
+
+    def close_wire(self, code: int) -> bytes:
+        if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
+            self.connection.clean = True
+            return _DISCONNECT_WIRE + close_frame(CLOSE_NORMAL)
+        return close_frame(code)
 
 
 def _socket_packet(message: str | bytes) -> SocketPacket | None:

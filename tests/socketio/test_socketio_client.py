@@ -287,8 +287,9 @@ async def test_the_client_answers_engine_io_pings_and_stays_connected(real_backe
             await asyncio.sleep(3.5)  # several pings, each answered: nobody is reaped
             (socket,) = the_server.sockets
             assert socket.pinged_at > 0 and socket.last_pong >= socket.pinged_at - 1.1
-            # noted before Quart (streams/socketio/pongs.py), not by the socket's receive task
-            assert socket.pongs is not None and socket.pongs.at == socket.last_pong
+            # read by the lean socket (streams/lean.py), with no task of its own and no Quart in between
+            (lean,) = the_server.lean.sockets
+            assert lean.subscriber is socket and not lean.transport.is_closing()
             await site.deposit(investor, 5)
             got, before = await client.until("event")
             assert before == [] and got["event"] == "walletUpdated"

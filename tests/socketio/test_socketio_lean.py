@@ -1,0 +1,112 @@
+"""Socket.IO websockets past their replay are lean sockets (streams/lean.py, streams/socketio/websocket.py):
+packets that arrived while the socket was still Quart's are answered, in order, by the lean socket; a
+stopping server closes them with 1001 and saves each one's recovery record before Redis goes; the
+lean socket reads pongs, ``41`` and ``authenticate`` itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from streams.lean import LeanSocket
+from streams.socketio.websocket import SocketioLeanSocket
+from tests.conftest import Backend
+from tests.helpers.api import register
+from tests.helpers.servers import market_of, serving
+
+
+def _url(port: int) -> str:
+    return f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+
+
+async def _connect_answer(ws: Any, token: str) -> str:
+    """Opens the Socket.IO session with ``token``; the pid of the CONNECT answer."""
+    assert str(await ws.recv()).startswith('0{"sid":')
+    await ws.send('40{"token":"' + token + '"}')
+    answer = str(await asyncio.wait_for(ws.recv(), 5))
+    assert answer.startswith("40{")
+    pid: str = json.loads(answer[2:])["pid"]
+    return pid
+
+
+async def test_packets_sent_with_the_connect_are_answered_once_the_socket_is_lean(real_backend: Backend) -> None:
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        market = market_of(app)
+        the_server = app.extensions["socketio"]
+        investor = await register(app.test_client(), "investor")
+        async with connect(_url(port)) as ws:
+            assert str(await ws.recv()).startswith('0{"sid":')
+            # in one go, before any answer: the CONNECT, an authenticate with an ack, then a clean leave.
+            # The handler reads only the first; the others wait in Hypercorn's and Quart's queues until the
+            # socket turns lean, which must answer them, in order, rather than lose them
+            await ws.send('40{"token":"' + investor.token + '"}')
+            await ws.send('427["authenticate","' + investor.token + '"]')
+            await ws.send("41")
+            answer = str(await asyncio.wait_for(ws.recv(), 5))
+            assert answer.startswith("40{")
+            pid = json.loads(answer[2:])["pid"]
+            payload = '{"userId":"' + investor.id + '","role":"investor"}'
+            assert str(await asyncio.wait_for(ws.recv(), 5)) == '42["authenticated",' + payload + "]"
+            assert str(await asyncio.wait_for(ws.recv(), 5)) == "437[" + payload + "]"
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1000
+        assert [type(socket) for socket in the_server.lean.everyone] in ([], [SocketioLeanSocket])
+        for _ in range(100):
+            if not the_server.sockets and not app.extensions["hub"].subscriptions:
+                break
+            await asyncio.sleep(0.02)
+        assert not the_server.sockets and not app.extensions["hub"].subscriptions
+        # a 41 is a clean leave: nothing kept to recover
+        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0
+
+
+async def test_a_stopping_server_closes_lean_sockets_with_1001_and_keeps_each_ones_recovery(
+        real_backend: Backend) -> None:
+    app = real_backend.app()
+    market = None
+    pids: list[str] = []
+    sockets: list[Any] = []
+    async with serving(app, real_backend.settings()) as port:
+        market = market_of(app)
+        the_server = app.extensions["socketio"]
+        users = [await register(app.test_client(), "investor") for _ in range(3)]
+        for n in range(12):
+            ws = await connect(_url(port))
+            pids.append(await _connect_answer(ws, users[n % 3].token))
+            sockets.append(ws)
+        for _ in range(100):
+            if len(the_server.lean.sockets) == 12:
+                break
+            await asyncio.sleep(0.02)
+        assert len(the_server.lean.sockets) == 12
+        assert all(isinstance(s.subscriber.writer, LeanSocket) for s in app.extensions["hub"].subscriptions)
+        readers = [asyncio.create_task(_until_closed(ws)) for ws in sockets]
+        await asyncio.sleep(0.1)
+    codes = await asyncio.gather(*readers)
+    assert codes == [1001] * 12
+    # the server's Redis client is closed now: read the records with one of the test's own
+    import redis.asyncio as redis
+
+    assert market is not None and real_backend.server is not None
+    check = redis.Redis(port=real_backend.server.port)
+    try:
+        for pid in pids:
+            assert await check.exists(market.keys.socketio_recovery(pid)) == 1, pid
+    finally:
+        await check.aclose()
+
+
+async def _until_closed(ws: Any) -> int | None:
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    except ConnectionClosed:
+        code: int | None = ws.close_code
+        return code
