@@ -69,6 +69,9 @@ class LeanSocket(asyncio.Protocol):
 
     # --- the hub's writer --------------------------------------------------------------------------
 
+    def is_open(self) -> bool:
+        return self._state == _OPEN
+
     def ready(self) -> bool:
         """Open, and the transport not backed up: asyncio pauses writing past its high-water mark, which is
         WRITE_BUFFER_BYTES_MAX (set at detach), and resumes below a quarter of it, calling back here."""
@@ -367,7 +370,7 @@ def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
     if server is None:
         return None
     transport = writer.transport
-    if not isinstance(transport, asyncio.Transport):
+    if not isinstance(transport, asyncio.Transport) or _app_queue_blocked(writer):
         return None
 
     def gone(socket: LeanSocket) -> None:
@@ -390,23 +393,40 @@ def detach(writer: DirectWriter, subscriber: Subscriber, heartbeats: Heartbeats,
     heartbeats.add(lean)
     lean.start()
     for message in unread:
+        if not lean.is_open():  # one of them closed it (a 41, say): what follows it is not for a closing socket
+            break
         lean.on_message(message)
     return lean
 
 
+def _app_queue(writer: DirectWriter) -> asyncio.Queue[Any] | None:
+    """Hypercorn's queue of ASGI events for the app (its WSStream's ``app_put`` is that queue's ``put``)."""
+    queue = getattr(getattr(writer.stream, "app_put", None), "__self__", None)
+    return queue if isinstance(queue, asyncio.Queue) else None
+
+
+def _app_queue_blocked(writer: DirectWriter) -> bool:
+    """Whether Hypercorn waits to put a message into a full app queue: that message is in neither queue
+    yet, so the socket stays where it is (it would arrive after the socket left, and be lost)."""
+    queue = _app_queue(writer)
+    putters = getattr(queue, "_putters", None)
+    return queue is not None and (queue.full() or bool(putters))
+
+
 def _take_unread(writer: DirectWriter, receive: Any) -> list[str | bytes]:
     """The client's messages that Hypercorn parsed but the route has not read, oldest first: those in
-    Quart's queue (``receive`` is its ``get``), then those still in Hypercorn's queue for the app (its
-    WSStream's ``app_put`` is that queue's ``put``). Taken off both; a disconnect is left where it was, for
-    Quart's side to end on. Neither side awaits between taking an event off one queue and putting it on
-    the next, so at a synchronous point every message is in exactly one of them."""
+    Quart's queue (``receive`` is its ``get``), then those still in Hypercorn's queue for the app. Taken
+    off both; a disconnect is left where it was, for Quart's side to end on. Neither side awaits between
+    taking an event off one queue and putting it on the next, so at a synchronous point every message is
+    in exactly one of them. Without Quart's queue, none (taking only the later ones would reorder them)."""
     messages: list[str | bytes] = []
     quart_queue = getattr(receive, "__self__", None)
-    if isinstance(quart_queue, asyncio.Queue):
-        while not quart_queue.empty():
-            messages.append(quart_queue.get_nowait())
-    app_queue = getattr(getattr(writer.stream, "app_put", None), "__self__", None)
-    if isinstance(app_queue, asyncio.Queue):
+    if not isinstance(quart_queue, asyncio.Queue):
+        return messages
+    while not quart_queue.empty():
+        messages.append(quart_queue.get_nowait())
+    app_queue = _app_queue(writer)
+    if app_queue is not None:
         others = []
         while not app_queue.empty():
             event = app_queue.get_nowait()

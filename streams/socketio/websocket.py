@@ -80,7 +80,10 @@ PROBE: Final = "probe"
 BACKLOG_MAX: Final = 64  # a lean socket's messages waiting behind an answer; past it the socket is closed (1013)
 TRANSPORT: Final = "socketio"  # the sockets_open label and log field of a Socket.IO websocket
 PONG: Final = encode_engine(EngineType.PONG)
-_DISCONNECT_WIRE: Final = text_frame(encode_socket(SocketType.DISCONNECT))
+PONG_BYTES: Final = PONG.encode()
+DISCONNECT: Final = encode_socket(SocketType.DISCONNECT)
+DISCONNECT_BYTES: Final = DISCONNECT.encode()
+_DISCONNECT_WIRE: Final = text_frame(DISCONNECT)
 UPGRADE_FAILURES: Final[tuple[type[BaseException], ...]] = (TimeoutError, *UNAVAILABLE_ERRORS)
 
 
@@ -165,6 +168,7 @@ class Connection:
         self.market = the_server.market
         self.state = state
         self.subscriber: SocketioSubscriber | None = None
+        self.subscription: Subscription | None = None  # once the hub has it, whatever happens next
         self.clean = False
         self.detached = False  # served by a SocketioLeanSocket: its end is _gone's, not run's
         self._backlog: deque[str | bytes] | None = None  # a lean socket's messages behind an answer in flight
@@ -173,24 +177,21 @@ class Connection:
 
     async def run(self) -> None:
         state = self.state
-        subscription: Subscription | None = None
         try:
             for packet in state.outbox:
                 await websocket.send(packet)
             state.outbox.clear()
             if state.user is None or not state.connected:
                 await self._until_authenticated()
-            subscription = await self._subscribe()
-            if subscription is not None:
-                await self._deliver(subscription)
+            await self._deliver(await self._subscribe())
         except Closed as closed:
             self.clean = closed.clean
         except UNAVAILABLE as error:
             log.warning("socket.io: redis unavailable: %s", error)
         finally:
             if not self.detached:
-                if subscription is not None:
-                    self._left(subscription)
+                if self.subscription is not None:  # (a replay that failed, say, leaves it subscribed)
+                    self._left(self.subscription)
                 await self._leave()
 
     # --- before auth -------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ class Connection:
 
     # --- authenticated -----------------------------------------------------------------------------
 
-    async def _subscribe(self) -> Subscription | None:
+    async def _subscribe(self) -> Subscription:
         state = self.state
         assert state.user is not None
         user = state.user
@@ -267,6 +268,7 @@ class Connection:
         if state.positions is not None:
             since, market_since = state.positions.user_start, state.positions.market_start
         subscription = await self.server.hub.subscribe(user.id, since, market_since, user.session_key, subscriber)
+        self.subscription = subscription
         subscriber.joined(subscription.starts or {}, subscription.feeds)
         subscriber.last_pong = asyncio.get_running_loop().time()
         self.subscriber = subscriber
@@ -317,7 +319,6 @@ class Connection:
             receiver.cancel()
         self._left(subscription)
         if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
-            self.clean = True
             with contextlib.suppress(Exception):
                 await websocket.send(encode_socket(SocketType.DISCONNECT))
         with contextlib.suppress(Exception):
@@ -337,6 +338,8 @@ class Connection:
         that stopped reading); counted and logged once."""
         subscriber = subscription.subscriber
         self.server.hub.unsubscribe(subscription)
+        if subscriber.close_code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, nothing to recover
+            self.clean = True
         if subscriber not in self.server.sockets:
             return
         self.server.sockets.discard(subscriber)
@@ -386,11 +389,14 @@ class Connection:
         """A client message of a lean socket, handled in order: while an answer that needs Redis is in
         flight, the messages after it wait for it (an ``authenticate`` then a ``41`` gets its answer first)."""
         backlog = self._backlog
-        if backlog is not None:
+        if backlog is not None and message not in (PONG, PONG_BYTES):  # a pong is only a time: noted at once
             if len(backlog) >= BACKLOG_MAX:  # a client that floods faster than Redis answers
                 assert self.subscriber is not None
                 self.subscriber.close(CLOSE_TRY_AGAIN_LATER)
                 return
+            if message in (DISCONNECT, DISCONNECT_BYTES):
+                # a clean leave, even if the client's close frame, right behind it, ends the socket first
+                self.clean = True
             backlog.append(message)
             return
         answering = self.on_message(message)
@@ -398,20 +404,28 @@ class Connection:
             self._backlog = deque()
             self.server.spawn(self._answer_in_order(answering))
 
-    async def _answer_in_order(self, answering: Coroutine[Any, Any, None]) -> None:
+    async def _answer_in_order(self, answering: Coroutine[Any, Any, None] | None) -> None:
         backlog = self._backlog
         assert backlog is not None
         try:
-            await answering
-            while backlog:
-                more = self.on_message(backlog.popleft())
-                if more is not None:
-                    await more
+            while answering is not None:
+                try:
+                    await answering
+                except Exception:  # logged; the messages behind it are still handled
+                    log.exception("socket.io: answering a client's message failed")
+                answering = None
+                while backlog and answering is None:
+                    answering = self.on_message(backlog.popleft())
         finally:
             self._backlog = None
 
     async def _answer_authenticate(self, subscriber: SocketioSubscriber, packet: SocketPacket) -> None:
-        for answer in await self._reauthenticate(packet):
+        try:
+            answers = await self._reauthenticate(packet)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("socket.io: authenticate: redis unavailable: %s", error)
+            answers = auth_error_packets(DomainError(Outcome.REDIS_UNAVAILABLE, "retry shortly"), packet.ack_id)
+        for answer in answers:
             subscriber.push(answer)
 
     async def _reauthenticate(self, packet: SocketPacket) -> list[str]:
@@ -458,7 +472,6 @@ class SocketioLeanSocket(LeanSocket):
 
     def close_wire(self, code: int) -> bytes:
         if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
-            self.connection.clean = True
             return _DISCONNECT_WIRE + close_frame(CLOSE_NORMAL)
         return close_frame(code)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -110,3 +111,105 @@ async def _until_closed(ws: Any) -> int | None:
     except ConnectionClosed:
         code: int | None = ws.close_code
         return code
+
+
+async def _lean_socket(app: Any, port: int, token: str) -> tuple[Any, str, Any]:
+    """A raw client whose socket has turned lean: the client, its pid, the server's SocketioSubscriber."""
+    the_server = app.extensions["socketio"]
+    ws = await connect(_url(port))
+    pid = await _connect_answer(ws, token)
+    for _ in range(100):
+        if the_server.lean.sockets:
+            break
+        await asyncio.sleep(0.02)
+    (lean,) = the_server.lean.sockets
+    assert isinstance(lean, SocketioLeanSocket)
+    return ws, pid, lean.subscriber
+
+
+async def test_behind_a_slow_authenticate_pongs_count_at_once_and_a_41_stays_a_clean_leave(
+        real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.socketio import websocket as transport
+    from streams.socketio.protocol import authenticate as real_authenticate
+
+    async def slow_authenticate(market: Any, token: str) -> Any:
+        await asyncio.sleep(0.3)
+        return await real_authenticate(market, token)
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        market = market_of(app)
+        investor = await register(app.test_client(), "investor")
+        ws, pid, subscriber = await _lean_socket(app, port, investor.token)
+        monkeypatch.setattr(transport, "authenticate", slow_authenticate)
+        before = subscriber.last_pong
+        # the seed emits authenticate after connecting; a quick unmount then leaves: 41 and the close frame,
+        # both while the answer is still waiting for Redis
+        await ws.send('42["authenticate","' + investor.token + '"]')
+        await asyncio.sleep(0.05)
+        await ws.send("3")
+        await asyncio.sleep(0.05)
+        assert subscriber.last_pong > before  # not queued behind the authenticate
+        await ws.send("41")
+        await ws.close()
+        for _ in range(100):
+            if not app.extensions["socketio"].sockets and not app.extensions["hub"].subscriptions:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)  # the authenticate answer and the leave's Redis call finish
+        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0  # forgotten, not saved
+
+
+async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_follows_is_still_read(
+        real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from streams.socketio import websocket as transport
+
+    async def unavailable(market: Any, token: str) -> Any:
+        await asyncio.sleep(0.1)
+        raise RedisConnectionError("gone")
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        market = market_of(app)
+        investor = await register(app.test_client(), "investor")
+        ws, pid, _subscriber = await _lean_socket(app, port, investor.token)
+        monkeypatch.setattr(transport, "authenticate", unavailable)
+        await ws.send('425["authenticate","' + investor.token + '"]')
+        await ws.send("41")  # behind it: still a clean leave once the answer has gone out
+        error = '{"code":"redis_unavailable","message":"retry shortly"}'
+        assert str(await asyncio.wait_for(ws.recv(), 5)) == '42["auth_error",' + error + "]"
+        assert str(await asyncio.wait_for(ws.recv(), 5)) == "435[" + error + "]"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 1000
+        await asyncio.sleep(0.2)
+        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0
+
+
+async def test_a_replay_that_fails_leaves_nothing_subscribed(real_backend: Backend) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        hub = app.extensions["hub"]
+        investor = await register(app.test_client(), "investor")
+
+        async def broken_replay(subscription: Any) -> AsyncIterator[tuple[str, str, dict[str, str]]]:
+            if subscription is None:  # never: an async generator, as the hub's is, that fails before any entry
+                yield "", "", {}
+            raise RedisConnectionError("gone mid-replay")
+
+        hub.replay_entries = broken_replay
+        async with connect(_url(port)) as ws:
+            assert str(await ws.recv()).startswith('0{"sid":')
+            await ws.send('40{"token":"' + investor.token + '"}')
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+        for _ in range(100):
+            if not hub.subscriptions:
+                break
+            await asyncio.sleep(0.02)
+        assert not hub.subscriptions and not app.extensions["socketio"].sockets
