@@ -213,3 +213,51 @@ async def test_a_replay_that_fails_leaves_nothing_subscribed(real_backend: Backe
                 break
             await asyncio.sleep(0.02)
         assert not hub.subscriptions and not app.extensions["socketio"].sockets
+
+
+async def test_socketio_websockets_are_counted_while_open_however_they_end(real_backend: Backend) -> None:
+    import aiohttp
+
+    from tests.helpers import metrics as m
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port, aiohttp.ClientSession() as session:
+
+        async def open_now() -> float:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                return m.value(m.parse(await response.text()), "sockets_open", transport="socketio")
+
+        before = await open_now()
+        investor = await register(app.test_client(), "investor")
+        clean, dropped, logged_out = [await _lean_socket_among(app, port, investor.token, n) for n in (1, 2, 3)]
+        assert await open_now() == before + 3
+        await clean.send("41")  # a clean leave; a dropped transport; a logout closes the third from the server
+        await dropped.close()
+        hub = app.extensions["hub"]
+        for ws in (clean, dropped):
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+        assert await open_now() == before + 1
+        await app.test_client().post("/api/auth/logout", headers=investor.headers)
+        await hub.check_sessions()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(logged_out.recv(), 5)  # the 41 first, then the close
+        for _ in range(100):
+            if await open_now() == before:
+                break
+            await asyncio.sleep(0.02)
+        assert await open_now() == before
+
+
+async def _lean_socket_among(app: Any, port: int, token: str, count: int) -> Any:
+    """A raw client whose socket has turned lean, the ``count``-th of the app's."""
+    the_server = app.extensions["socketio"]
+    ws = await connect(_url(port))
+    await _connect_answer(ws, token)
+    for _ in range(100):
+        if len(the_server.lean.sockets) == count:
+            break
+        await asyncio.sleep(0.02)
+    assert len(the_server.lean.sockets) == count
+    return ws
