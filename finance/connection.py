@@ -19,7 +19,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import hiredis
-from redis.asyncio import Connection, Redis, RedisCluster, SSLConnection
+from redis.asyncio import BlockingConnectionPool, Connection, Redis, RedisCluster, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
@@ -42,6 +42,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError, TryAgainError, SlotNotCoveredError,
     RedisClusterUnreachableError,
 )
+# connections of one client's pool (each process has a few clients: the market's, the hub reader's)
+POOL_CONNECTIONS_MAX = 256
 # a node answered that the slot is now another node's (MOVED is an AskError): the topology must be read again
 REDIRECT_ERRORS: tuple[type[Exception], ...] = (AskError,)
 
@@ -96,8 +98,12 @@ def connect(settings: Settings, *, server: Any = None, blocking_reads: bool = Fa
 
 def _connect_one(settings: Settings, url: str, blocking_reads: bool) -> Redis:
     timeout = settings.redis_timeout_seconds
-    return Redis.from_url(
+    # a blocking pool: past max_connections commands in flight, a command waits for a connection (up to
+    # the timeout) instead of failing at once with "Too many connections", as the default pool does; a
+    # burst of thousands of socket handshakes at once is ordinary here
+    pool = BlockingConnectionPool.from_url(
         url,
+        timeout=timeout,
         decode_responses=True,
         protocol=2,
         socket_connect_timeout=timeout,
@@ -107,9 +113,10 @@ def _connect_one(settings: Settings, url: str, blocking_reads: bool) -> Redis:
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        max_connections=256,
+        max_connections=POOL_CONNECTIONS_MAX,
         connection_class=FastSSLConnection if settings.redis_url.startswith("rediss://") else FastConnection,
     )
+    return Redis.from_pool(pool)
 
 
 def cluster_client(settings: Settings) -> RedisCluster:
@@ -128,7 +135,7 @@ def cluster_client(settings: Settings) -> RedisCluster:
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
         # one market's slot failing over must not stop the client serving the other markets
         require_full_coverage=False,
-        max_connections=256,
+        max_connections=POOL_CONNECTIONS_MAX,
     )
 
 
