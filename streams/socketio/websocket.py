@@ -390,13 +390,13 @@ class Connection:
         flight, the messages after it wait for it (an ``authenticate`` then a ``41`` gets its answer first)."""
         backlog = self._backlog
         if backlog is not None and message not in (PONG, PONG_BYTES):  # a pong is only a time: noted at once
+            if message in (DISCONNECT, DISCONNECT_BYTES):
+                # a clean leave, even if the client's close frame, right behind it, ends the socket first
+                self.clean = True
             if len(backlog) >= BACKLOG_MAX:  # a client that floods faster than Redis answers
                 assert self.subscriber is not None
                 self.subscriber.close(CLOSE_TRY_AGAIN_LATER)
                 return
-            if message in (DISCONNECT, DISCONNECT_BYTES):
-                # a clean leave, even if the client's close frame, right behind it, ends the socket first
-                self.clean = True
             backlog.append(message)
             return
         answering = self.on_message(message)
@@ -406,7 +406,8 @@ class Connection:
 
     async def _answer_in_order(self, answering: Coroutine[Any, Any, None] | None) -> None:
         backlog = self._backlog
-        assert backlog is not None
+        subscriber = self.subscriber
+        assert backlog is not None and subscriber is not None
         try:
             while answering is not None:
                 try:
@@ -415,6 +416,9 @@ class Connection:
                     log.exception("socket.io: answering a client's message failed")
                 answering = None
                 while backlog and answering is None:
+                    if subscriber.close_code is not None:  # closed meanwhile (a 41 among them, say): no more
+                        backlog.clear()
+                        break
                     answering = self.on_message(backlog.popleft())
         finally:
             self._backlog = None

@@ -261,3 +261,33 @@ async def _lean_socket_among(app: Any, port: int, token: str, count: int) -> Any
         await asyncio.sleep(0.02)
     assert len(the_server.lean.sockets) == count
     return ws
+
+
+async def test_a_41_behind_a_queue_of_authenticates_ends_their_answering_and_is_a_clean_leave(
+        real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.socketio import websocket as transport
+    from streams.socketio.protocol import authenticate as real_authenticate
+
+    calls: list[str] = []
+
+    async def slow_authenticate(market: Any, token: str) -> Any:
+        calls.append(token)
+        await asyncio.sleep(0.3)
+        return await real_authenticate(market, token)
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        market = market_of(app)
+        investor = await register(app.test_client(), "investor")
+        ws, pid, _subscriber = await _lean_socket(app, port, investor.token)
+        monkeypatch.setattr(transport, "authenticate", slow_authenticate)
+        monkeypatch.setattr(transport, "BACKLOG_MAX", 3)
+        for _ in range(4):  # one answered, three waiting: the backlog is full
+            await ws.send('42["authenticate","' + investor.token + '"]')
+        await ws.send("41")  # past the bound: the socket is closed (1013), but the leave is still clean
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        await asyncio.sleep(0.8)  # the answer in flight ends; nothing behind it is answered for a closed socket
+        assert len(calls) == 1
+        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0
