@@ -195,15 +195,22 @@ class Bench:
                 f"   {mode} clients: app {app_result['kb_per_socket']} KB/socket, bare Quart "
                 f"{base_result['kb_per_socket']} KB/socket ({self.args.idle_sockets} idle sockets; target < 50 KB)"
             )
+        if self.args.idle_socketio:
+            ours = await self.idle_memory_of_app(False, socketio=True)
+            native = await self.idle_memory_of_native_socketio()
+            results["socketio"] = {"app": ours, "native": native}
+            say(f"   socket.io clients: our /socket.io/ {ours['kb_per_socket']} KB/socket, native Socket.IO 4.8 "
+                f"{native['kb_per_socket']} KB/socket ({self.args.idle_sockets} idle sockets)")
         return results
 
-    async def idle_memory_of_app(self, deflate: bool) -> dict[str, Any]:
+    async def idle_memory_of_app(self, deflate: bool, socketio: bool = False) -> dict[str, Any]:
         redis = start_redis(self.log_dir)
         try:
             app = self.app(redis)
             try:
                 investors, _, _ = await self.tokens(app, 10)
-                urls = socket_urls(app.url, [u.token for u in investors], self.args.idle_sockets)
+                urls = (app_socketio_urls if socketio else socket_urls)(app.url, [u.token for u in investors],
+                                                                        self.args.idle_sockets)
                 return await measure_idle_memory(app, urls, self.args.client_processes_idle, deflate)
             finally:
                 app.stop()
@@ -217,6 +224,14 @@ class Bench:
             return await measure_idle_memory(baseline, urls, self.args.client_processes_idle, deflate)
         finally:
             baseline.stop()
+
+    async def idle_memory_of_native_socketio(self) -> dict[str, Any]:
+        native = start_socketio(self.log_dir)
+        try:
+            urls = [native.url.replace("http", "ws", 1) + SOCKETIO_PATH] * self.args.idle_sockets
+            return await measure_idle_memory(native, urls, self.args.client_processes_idle)
+        finally:
+            native.stop()
 
     async def fanout(self) -> dict[str, Any]:
         """Every server of --fanout-servers up at once, measured in turn at each client count, with the
@@ -348,6 +363,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mixed-duration", type=float, default=10.0, help="e: seconds of load per run")
     parser.add_argument("--idle-sockets", type=int, default=2000, help="c: idle sockets opened")
     parser.add_argument("--client-processes-idle", type=int, default=2, help="c: client processes")
+    parser.add_argument("--idle-socketio", action="store_true",
+                        help="c: also our /socket.io/ beside native Socket.IO 4.8 (node)")  # fmt: skip
     parser.add_argument("--lua-calls", type=int, default=10000, help="d: fundings per side and round (3 rounds)")
     args = parser.parse_args(argv)
     args.only = "".join(c for c in args.only if c in BENCHMARKS) or "".join(BENCHMARKS)
