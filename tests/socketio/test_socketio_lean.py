@@ -6,8 +6,10 @@ lean socket reads pongs, ``41`` and ``authenticate`` itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -113,51 +115,73 @@ async def _until_closed(ws: Any) -> int | None:
         return code
 
 
-async def _lean_socket(app: Any, port: int, token: str) -> tuple[Any, str, Any]:
-    """A raw client whose socket has turned lean: the client, its pid, the server's SocketioSubscriber."""
-    the_server = app.extensions["socketio"]
-    ws = await connect(_url(port))
-    pid = await _connect_answer(ws, token)
-    for _ in range(100):
-        if the_server.lean.sockets:
-            break
-        await asyncio.sleep(0.02)
-    (lean,) = the_server.lean.sockets
-    assert isinstance(lean, SocketioLeanSocket)
-    return ws, pid, lean.subscriber
+@dataclass
+class LeanClient:
+    """A served app, an investor, and a raw client of theirs whose socket has turned lean."""
+
+    app: Any
+    market: Any
+    investor: Any
+    ws: Any
+    pid: str
+    subscriber: Any  # the server's SocketioSubscriber of that socket
+
+
+@contextlib.asynccontextmanager
+async def _lean_client(real_backend: Backend) -> AsyncIterator[LeanClient]:
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port:
+        the_server = app.extensions["socketio"]
+        investor = await register(app.test_client(), "investor")
+        async with connect(_url(port)) as ws:
+            pid = await _connect_answer(ws, investor.token)
+            for _ in range(100):
+                if the_server.lean.sockets:
+                    break
+                await asyncio.sleep(0.02)
+            (lean,) = the_server.lean.sockets
+            assert isinstance(lean, SocketioLeanSocket)
+            yield LeanClient(app, market_of(app), investor, ws, pid, lean.subscriber)
+
+
+def _slow_authenticate(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.3) -> list[str]:
+    """From now on an ``authenticate`` of a subscribed socket takes ``seconds`` longer; the tokens it was
+    called with."""
+    from streams.socketio import websocket as transport
+    from streams.socketio.protocol import authenticate as real_authenticate
+
+    calls: list[str] = []
+
+    async def slow_authenticate(market: Any, token: str) -> Any:
+        calls.append(token)
+        await asyncio.sleep(seconds)
+        return await real_authenticate(market, token)
+
+    monkeypatch.setattr(transport, "authenticate", slow_authenticate)
+    return calls
 
 
 async def test_behind_a_slow_authenticate_pongs_count_at_once_and_a_41_stays_a_clean_leave(
         real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams.socketio import websocket as transport
-    from streams.socketio.protocol import authenticate as real_authenticate
-
-    async def slow_authenticate(market: Any, token: str) -> Any:
-        await asyncio.sleep(0.3)
-        return await real_authenticate(market, token)
-
-    app = real_backend.app()
-    async with serving(app, real_backend.settings()) as port:
-        market = market_of(app)
-        investor = await register(app.test_client(), "investor")
-        ws, pid, subscriber = await _lean_socket(app, port, investor.token)
-        monkeypatch.setattr(transport, "authenticate", slow_authenticate)
-        before = subscriber.last_pong
+    async with _lean_client(real_backend) as client:
+        _slow_authenticate(monkeypatch)
+        before = client.subscriber.last_pong
         # the seed emits authenticate after connecting; a quick unmount then leaves: 41 and the close frame,
         # both while the answer is still waiting for Redis
-        await ws.send('42["authenticate","' + investor.token + '"]')
+        await client.ws.send('42["authenticate","' + client.investor.token + '"]')
         await asyncio.sleep(0.05)
-        await ws.send("3")
+        await client.ws.send("3")
         await asyncio.sleep(0.05)
-        assert subscriber.last_pong > before  # not queued behind the authenticate
-        await ws.send("41")
-        await ws.close()
+        assert client.subscriber.last_pong > before  # not queued behind the authenticate
+        await client.ws.send("41")
+        await client.ws.close()
         for _ in range(100):
-            if not app.extensions["socketio"].sockets and not app.extensions["hub"].subscriptions:
+            if not client.app.extensions["socketio"].sockets and not client.app.extensions["hub"].subscriptions:
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.5)  # the authenticate answer and the leave's Redis call finish
-        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0  # forgotten, not saved
+        market = client.market
+        assert await market.redis.exists(market.keys.socketio_recovery(client.pid)) == 0  # forgotten, not saved
 
 
 async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_follows_is_still_read(
@@ -170,22 +194,18 @@ async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_f
         await asyncio.sleep(0.1)
         raise RedisConnectionError("gone")
 
-    app = real_backend.app()
-    async with serving(app, real_backend.settings()) as port:
-        market = market_of(app)
-        investor = await register(app.test_client(), "investor")
-        ws, pid, _subscriber = await _lean_socket(app, port, investor.token)
+    async with _lean_client(real_backend) as client:
         monkeypatch.setattr(transport, "authenticate", unavailable)
-        await ws.send('425["authenticate","' + investor.token + '"]')
-        await ws.send("41")  # behind it: still a clean leave once the answer has gone out
+        await client.ws.send('425["authenticate","' + client.investor.token + '"]')
+        await client.ws.send("41")  # behind it: still a clean leave once the answer has gone out
         error = '{"code":"redis_unavailable","message":"retry shortly"}'
-        assert str(await asyncio.wait_for(ws.recv(), 5)) == '42["auth_error",' + error + "]"
-        assert str(await asyncio.wait_for(ws.recv(), 5)) == "435[" + error + "]"
+        assert str(await asyncio.wait_for(client.ws.recv(), 5)) == '42["auth_error",' + error + "]"
+        assert str(await asyncio.wait_for(client.ws.recv(), 5)) == "435[" + error + "]"
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 5)
-        assert ws.close_code == 1000
+            await asyncio.wait_for(client.ws.recv(), 5)
+        assert client.ws.close_code == 1000
         await asyncio.sleep(0.2)
-        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0
+        assert await client.market.redis.exists(client.market.keys.socketio_recovery(client.pid)) == 0
 
 
 async def test_a_replay_that_fails_leaves_nothing_subscribed(real_backend: Backend) -> None:
@@ -266,28 +286,16 @@ async def _lean_socket_among(app: Any, port: int, token: str, count: int) -> Any
 async def test_a_41_behind_a_queue_of_authenticates_ends_their_answering_and_is_a_clean_leave(
         real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     from streams.socketio import websocket as transport
-    from streams.socketio.protocol import authenticate as real_authenticate
 
-    calls: list[str] = []
-
-    async def slow_authenticate(market: Any, token: str) -> Any:
-        calls.append(token)
-        await asyncio.sleep(0.3)
-        return await real_authenticate(market, token)
-
-    app = real_backend.app()
-    async with serving(app, real_backend.settings()) as port:
-        market = market_of(app)
-        investor = await register(app.test_client(), "investor")
-        ws, pid, _subscriber = await _lean_socket(app, port, investor.token)
-        monkeypatch.setattr(transport, "authenticate", slow_authenticate)
+    async with _lean_client(real_backend) as client:
+        calls = _slow_authenticate(monkeypatch)
         monkeypatch.setattr(transport, "BACKLOG_MAX", 3)
         for _ in range(4):  # one answered, three waiting: the backlog is full
-            await ws.send('42["authenticate","' + investor.token + '"]')
-        await ws.send("41")  # past the bound: the socket is closed (1013), but the leave is still clean
+            await client.ws.send('42["authenticate","' + client.investor.token + '"]')
+        await client.ws.send("41")  # past the bound: the socket is closed (1013), but the leave is still clean
         with pytest.raises(ConnectionClosed):
             while True:
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(client.ws.recv(), 5)
         await asyncio.sleep(0.8)  # the answer in flight ends; nothing behind it is answered for a closed socket
         assert len(calls) == 1
-        assert await market.redis.exists(market.keys.socketio_recovery(pid)) == 0
+        assert await client.market.redis.exists(client.market.keys.socketio_recovery(client.pid)) == 0
