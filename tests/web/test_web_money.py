@@ -111,6 +111,38 @@ def test_an_invoice_field_holding_html_shows_literally_and_runs_nothing(browser:
     seller_tab.context.close()
 
 
+def test_an_answer_that_comes_late_does_not_erase_the_next_amount_typed(browser: Browser, server: WebServer) -> None:
+    investor = server.sign_up("investor", "Late")
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    page.get_by_role("link", name="Wallet").click()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # each deposit waits here until the test lets it go
+        held.append(route)
+
+    page.route("**/api/wallet/deposit", hold)
+    form = page.get_by_role("form", name="Deposit")
+    amount = form.get_by_label("Amount to deposit (₹)")
+    amount.fill("500")
+    form.get_by_role("button", name="Deposit").click()
+    expect(form.get_by_role("button", name="Deposit")).to_be_disabled()  # in flight
+    amount.fill("7.25")  # the person types the next amount while the first is on its way
+    assert len(held) == 1
+    answer = held[0].fetch()
+    held[0].fulfill(response=answer)
+    expect(page.locator(".top .balance")).to_have_text("₹500.00")
+    expect(form.get_by_role("button", name="Deposit")).to_be_enabled()
+    expect(amount).to_have_value("7.25")  # not erased by the first deposit's answer
+    page.unroute("**/api/wallet/deposit")
+    form.get_by_role("button", name="Deposit").click()
+    expect(page.locator(".top .balance")).to_have_text("₹507.25")
+    assert server.balance(investor) == 507_25
+    expect(amount).to_have_value("")  # its own answer clears it
+    tab.assert_no_console_errors()
+    tab.context.close()
+
+
 def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(browser: Browser, server: WebServer) -> None:
     investor = server.sign_up("investor", "Retry")
     tab = signed_in(browser, server, investor)

@@ -53,6 +53,12 @@ export function field(label, attributes = {}, hint = '') {
   return { wrapper, input, error };
 }
 
+// After an answer: empties an input of what was submitted, unless the person has typed something else
+// there meanwhile (an answer that comes late must not erase the next amount)
+export function clearSubmitted(input, submitted) {
+  if (input.value === submitted) input.value = '';
+}
+
 export function select(label, options, attributes = {}) {
   const id = uid('select');
   const control = h('select', { ...attributes, id },

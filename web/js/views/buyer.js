@@ -3,7 +3,7 @@
 
 import { get, moneyActions } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore, showFigure } from '../dom.js';
+import { clearSubmitted, daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
@@ -75,9 +75,10 @@ export function mount(root, { user, scope, setBalance }) {
       const action = moneyAction(`${invoice.id}:repay`, repay, rowError);
       const allAction = moneyAction(`${invoice.id}:repay-all`, repayAll, rowError);
       const pay = async (moneyAction, paise) => {
+        const typed = amount.value;
         const answer = await moneyAction.run('POST', `/api/invoices/${invoice.id}/repay`, { amount: paise });
         if (answer) {
-          amount.value = '';
+          clearSubmitted(amount, typed);
           setBalance(answer.wallet.balance);
           refresh();
         }

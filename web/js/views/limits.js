@@ -2,7 +2,7 @@
 
 import { call, get } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, h, replaceChildren, responsiveTable } from '../dom.js';
+import { clearSubmitted, empty, field, h, replaceChildren, responsiveTable } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 import { buyerPicker } from './buyers.js';
 
@@ -28,8 +28,9 @@ export function mount(root, { scope }) {
     formError.textContent = '';
     if (!picker.input.value) { picker.error.textContent = 'Choose a buyer.'; return; }
     let paise;
+    const typed = amount.input.value;
     try {
-      paise = parseRupees(amount.input.value);
+      paise = parseRupees(typed);
     } catch (failure) {
       if (!(failure instanceof AmountError)) throw failure;
       amount.error.textContent = failure.message;
@@ -38,7 +39,7 @@ export function mount(root, { scope }) {
     save.disabled = true;
     try {
       await call('PUT', `/api/users/limits/${picker.input.value}`, { body: { amount: paise } });
-      amount.input.value = '';
+      clearSubmitted(amount.input, typed);
       refresh();
     } catch (failure) {
       formError.textContent = failure.message;

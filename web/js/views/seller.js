@@ -3,7 +3,7 @@
 
 import { get, MoneyAction, moneyActions } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable, onLoadMore } from '../dom.js';
+import { clearSubmitted, empty, field, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable, onLoadMore } from '../dom.js';
 import { AmountError, formatBps, formatPaise, parseRupees } from '../money.js';
 import { buyerPicker } from './buyers.js';
 
@@ -195,17 +195,14 @@ function createForm(onCreated) {
     body.dueDate = due.input.value;
     if (description.input.value.trim()) body.description = description.input.value;
     if (fractional.checked && deadline.input.value) body.fundingDeadline = `${deadline.input.value}T00:00:00Z`;
+    const submitted = [number, amount, ask, ticket, description].map((each) => [each.input, each.input.value]);
     const result = await action.run('POST', '/api/invoices/create', body);
     if (!result) {
       const failed = fields[CODE_FIELDS[action.lastCode]];
       if (failed) { failed.error.textContent = formError.textContent; formError.textContent = ''; }
       return;
     }
-    number.input.value = '';
-    amount.input.value = '';
-    ask.input.value = '';
-    ticket.input.value = '';
-    description.input.value = '';
+    for (const [input, value] of submitted) clearSubmitted(input, value);
     onCreated(result.invoice);
   });
   return form;

@@ -2,7 +2,7 @@
 
 import { get, MoneyAction } from '../api.js';
 import { coalesce } from '../coalesce.js';
-import { empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore, showFigure } from '../dom.js';
+import { clearSubmitted, empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 export function mount(root, { scope, setBalance }) {
@@ -36,15 +36,16 @@ export function mount(root, { scope, setBalance }) {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       let paise;
+      const typed = amount.input.value;
       try {
-        paise = parseRupees(amount.input.value);
+        paise = parseRupees(typed);
       } catch (error) {
         if (error instanceof AmountError) { amount.error.textContent = error.message; return; }
         throw error;
       }
       const result = await moneyAction.run('POST', path, { amount: paise });
       if (result) {
-        amount.input.value = '';
+        clearSubmitted(amount.input, typed);
         showBalance(result.wallet.balance);
         refresh();
       }
