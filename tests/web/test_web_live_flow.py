@@ -105,6 +105,12 @@ def test_three_roles_work_live_without_a_reload(browser: Browser, server: WebSer
     for tab in (seller_tab, investor_tab, buyer_tab):
         assert still_marked(tab.page), "a page reloaded"
         tab.assert_no_console_errors()
+    # with the invest panel open the market table is narrow: nothing in it spills over its column (a live
+    # status change beside a New tag did, over the seller's name)
+    spilled = i.evaluate("""[...document.querySelectorAll('table.market th, table.market td')]
+        .filter((cell) => cell.scrollWidth > cell.clientWidth + 1)
+        .map((cell) => `${cell.textContent} ${cell.scrollWidth}>${cell.clientWidth}`)""")
+    assert spilled == [], spilled
     screenshot(i, "flow-investor-notifications-1440")
     for tab in (seller_tab, investor_tab, buyer_tab):
         tab.context.close()
