@@ -299,3 +299,28 @@ async def test_a_41_behind_a_queue_of_authenticates_ends_their_answering_and_is_
         await asyncio.sleep(0.8)  # the answer in flight ends; nothing behind it is answered for a closed socket
         assert len(calls) == 1
         assert await client.market.redis.exists(client.market.keys.socketio_recovery(client.pid)) == 0
+
+
+async def test_a_waiting_long_poll_is_not_a_request_the_fan_out_rests_for(real_backend: Backend) -> None:
+    import aiohttp
+
+    app = real_backend.app()
+    async with serving(app, real_backend.settings()) as port, aiohttp.ClientSession() as http:
+        hub = app.extensions["hub"]
+        investor = await register(app.test_client(), "investor")
+        url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+        async with http.get(url) as response:
+            sid = json.loads((await response.text())[1:])["sid"]
+        url += f"&sid={sid}"
+        async with http.post(url, data='40{"token":"' + investor.token + '"}') as response:
+            assert await response.text() == "ok"
+        async with http.get(url) as response:
+            assert (await response.text()).startswith("40{")
+        poll = asyncio.create_task(http.get(url))  # nothing to deliver: it waits
+        await asyncio.sleep(0.3)
+        assert not poll.done()
+        assert hub.requests_in_flight == 0  # the fan-out does not rest for it
+        async with http.post(url, data="41") as response:  # a clean leave answers the poll
+            assert await response.text() == "ok"
+        (await asyncio.wait_for(poll, 5)).release()
+        assert hub.requests_in_flight == 0
