@@ -6,9 +6,8 @@ anywhere: the user and market streams are the outbox, read from the session's po
 worker serves the poll. Both keys expire when no request has come for pingInterval + pingTimeout.
 
 Fields: ``pid``; ``connected`` (the CONNECT of "/" was answered); ``user``, ``session_key`` (its token's
-key); ``user_pos``, ``market_pos`` (what the last poll sent up to); ``confirmed`` (the recovery record:
-what the client surely has, with the ring of the last answer); ``pending_connect`` (a CONNECT answer that
-goes after the stream frames of the next answer); ``deadline_ms`` (auth deadline, unix ms); ``version``
+key); ``user_pos``, ``market_pos`` (what the last poll sent up to); ``pending_connect`` (a CONNECT
+answer that goes after the stream frames of the next answer); ``deadline_ms`` (auth deadline, unix ms); ``version``
 (bumped by every change a waiting poll must see); ``upgrading``/``upgraded``.
 """
 
@@ -23,7 +22,7 @@ from finance.auth.users import User
 from finance.market import Market
 from finance.stream_ids import ZERO, Order, id_of, parse_stream_id
 from streams.socketio.protocol import PING_INTERVAL_MS, PING_TIMEOUT_MS, SocketState
-from streams.socketio.recovery import RECOVERY_SECONDS, Positions, decode_record
+from streams.socketio.recovery import RECOVERY_SECONDS, Positions
 
 SESSION_SECONDS: Final = (PING_INTERVAL_MS + PING_TIMEOUT_MS) // 1000
 # after an upgrade the session only answers stray polls (400) for a little while
@@ -142,9 +141,9 @@ async def delete(market: Market, sid: str) -> None:
 async def save_confirmed(market: Market, session: PollSession, end: tuple[Order, Order], confirmed: Positions,
                          pending_connect_sent: bool) -> None:
     """After a poll's answer: where the next one reads from, and the recovery record (what the client
-    surely has, and the ring of this answer), also saved under the pid for a recovery."""
+    surely has, and the ring of this answer) under the pid."""
     record = confirmed.encode(session.user_id, session.session_key)
-    changes: dict[str, Any] = {"user_pos": id_of(end[0]), "market_pos": id_of(end[1]), "confirmed": record}
+    changes: dict[str, Any] = {"user_pos": id_of(end[0]), "market_pos": id_of(end[1])}
     if pending_connect_sent:
         changes["pending_connect"] = None
     keys = market.keys
@@ -156,11 +155,6 @@ async def save_confirmed(market: Market, session: PollSession, end: tuple[Order,
         if session.pid:
             pipe.set(keys.socketio_recovery(session.pid), record, ex=RECOVERY_SECONDS + SESSION_SECONDS)
         await pipe.execute()
-
-
-def confirmed_positions(session: PollSession) -> Positions | None:
-    record = decode_record(session.fields.get("confirmed"))
-    return record.positions() if record is not None else None
 
 
 # --- the upgrade to websocket -----------------------------------------------------------------------
