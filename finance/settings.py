@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from finance.origins import normalise
+
 EMBEDDED = "embedded"
 FEE_BPS_MAX = 10_000  # the whole price
 BUYER_ACCEPTANCE_MODES = ("off", "required")
@@ -30,8 +32,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def _origins(raw: str) -> tuple[str, ...]:
-    """CORS_ORIGINS: comma-separated origins (scheme://host[:port]), compared lowercase without a trailing /."""
-    return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())
+    """CORS_ORIGINS: comma-separated origins (scheme://host[:port])."""
+    return tuple(origin for origin in raw.split(",") if origin.strip())
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # one form for every comparison: quart-cors compares the browser's Origin header as it is, and the
+        # socket check compares the same strings (https://a.example:443 is https://a.example)
+        object.__setattr__(self, "cors_origins", tuple(dict.fromkeys(normalise(o) for o in self.cors_origins)))
         if not 0 <= self.platform_fee_bps <= FEE_BPS_MAX:
             raise ValueError(f"PLATFORM_FEE_BPS must be 0..{FEE_BPS_MAX}, got {self.platform_fee_bps}")
         if self.buyer_acceptance not in BUYER_ACCEPTANCE_MODES:

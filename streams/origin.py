@@ -11,28 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-_DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
+from finance.origins import normalise
+
 # the HTTP scheme whose origin a request of this scheme belongs to
 _HTTP_SCHEME: Final = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
-
-
-def normalise(origin: str) -> str:
-    """``scheme://host[:port]`` lowercased, without a trailing / and without the scheme's default port;
-    an origin that does not parse (``null``, say) is returned lowercased and matches only itself."""
-    origin = origin.strip().rstrip("/").lower()
-    try:
-        parts = urlsplit(origin)
-        port = parts.port
-    except ValueError:
-        return origin
-    if not parts.scheme or not parts.hostname:
-        return origin
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    if port is None or str(port) == _DEFAULT_PORTS.get(parts.scheme):
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"
 
 
 def own_origin(scheme: str, host: str) -> str:
@@ -40,13 +23,14 @@ def own_origin(scheme: str, host: str) -> str:
 
 
 def origin_allowed(origin: str | None, scheme: str, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Whether a handshake with this ``Origin`` header may go on."""
+    """Whether a handshake with this ``Origin`` header may go on (``allowed``: the settings' CORS_ORIGINS,
+    already normalised)."""
     if origin is None or origin == "":
         return True
     seen = normalise(origin)
     if host and seen == own_origin(scheme, host):
         return True
-    return seen in {normalise(item) for item in allowed}
+    return seen in allowed
 
 
 def scope_origin_allowed(scope: Mapping[str, Any], allowed: tuple[str, ...]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -85,3 +86,35 @@ def test_cors_origins_parse_from_the_environment() -> None:
     settings = Settings.from_env({"CORS_ORIGINS": " http://localhost:3000/ , HTTPS://Portal.Example ,"})
     assert settings.cors_origins == ("http://localhost:3000", "https://portal.example")
     assert Settings.from_env({}).cors_origins == ()
+
+
+async def test_an_origin_written_with_its_default_port_is_the_same_site_for_http_and_sockets(backend: Backend) -> None:
+    from streams.origin import origin_allowed
+
+    application = backend.app(cors_origins=("HTTPS://Portal.Example:443/",))
+    async with application.test_app():
+        client = application.test_client()
+        response = await client.options("/api/wallet/deposit", headers={
+            "Origin": "https://portal.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+        assert response.headers["Access-Control-Allow-Origin"] == "https://portal.example"
+    settings = backend.settings(cors_origins=("HTTPS://Portal.Example:443/",))
+    assert settings.cors_origins == ("https://portal.example",)
+    assert origin_allowed("https://portal.example", "http", "127.0.0.1:8000", settings.cors_origins)
+
+
+async def test_every_api_route_answers_a_preflight_with_the_api_headers(cors_app: Quart) -> None:
+    client = cors_app.test_client()
+    rules = [rule for rule in cors_app.url_map.iter_rules() if rule.rule.startswith("/api/")]
+    assert len(rules) > 20
+    for rule in rules:
+        path = re.sub(r"<[^>]+>", "x", rule.rule)  # any value: a preflight reaches no handler
+        method = next(m for m in sorted(rule.methods or ()) if m not in ("HEAD", "OPTIONS"))
+        response = await client.options(path, headers={
+            "Origin": ALLOWED, "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+        assert response.status_code == 200, path
+        assert response.headers.get("Access-Control-Allow-Origin") == ALLOWED, path
+        allowed = {name.strip().lower() for name in response.headers["Access-Control-Allow-Headers"].split(",")}
+        assert allowed == {"authorization", "content-type", "idempotency-key"}, path
+
