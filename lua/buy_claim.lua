@@ -167,7 +167,7 @@ else
     if not counted[holding.investorId] then investors, counted[holding.investorId] = investors + 1, true end
     redis.call('HSET', KEY.investment(holding.id), 'status', 'active', 'activatedAt', now_iso)
     bump(KEY.stats(holding.investorId), 'reservedCount', -1)
-    bump(KEY.stats(holding.investorId), 'reservedAmount', 0 - tonumber(holding.amount))  -- never -0
+    bump(KEY.stats(holding.investorId), 'reservedAmount', -tonumber(holding.amount))
     emit(KEY.user_stream(holding.investorId), user_stream_maxlen, 'investmentActivated', obj({
       'investmentId', S(holding.id), 'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber),
       'claim', N(holding.claim), 'amount', N(holding.amount)}))

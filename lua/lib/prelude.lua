@@ -380,7 +380,10 @@ local function list_on_market(invoice, listed_keys, listed_ms, market_stream_key
   emit(market_stream_key, maxlen, 'newInvoiceListed', obj(fields))
 end
 
+-- A figure's change; nothing when it is 0 (a claim priced at 0 paise: HINCRBY refuses the "-0" of its
+-- negation, and writing nothing is the same figure)
 local function bump(stats_key, field, by)
+  if by == 0 then return end
   redis.call('HINCRBY', stats_key, field, by)
 end
 
@@ -396,6 +399,7 @@ local function close_unlisted(invoice)
 end
 
 local function bump_daily(user_id, day, metric, by)
+  if by == 0 then return end  -- as bump
   redis.call('HINCRBY', KEY.daily(user_id), day .. ':' .. metric, by)
 end
 
@@ -555,11 +559,11 @@ local function refund_participations(invoice, now_iso, user_stream_maxlen)
       add_exposure(held.investorId, invoice.buyerId, -claim)
       local stats = KEY.stats(held.investorId)
       bump(stats, 'investmentCount', -1)
-      bump(stats, 'investedAmount', 0 - price)
+      bump(stats, 'investedAmount', -price)
       bump(stats, 'expectedReturn', -claim)
       bump(stats, 'reservedCount', -1)
-      bump(stats, 'reservedAmount', 0 - price)  -- never -0 (HINCRBY refuses it)
-      bump_daily(held.investorId, string.sub(held.createdAt, 1, 10), 'invested', 0 - price)  -- the day it was bought
+      bump(stats, 'reservedAmount', -price)
+      bump_daily(held.investorId, string.sub(held.createdAt, 1, 10), 'invested', -price)  -- the day it was bought
       emit(investor.stream, user_stream_maxlen, 'investmentRefunded', obj({'investmentId', S(held.id),
         'invoiceId', S(invoice.id), 'invoiceNumber', S(invoice.invoiceNumber), 'claim', int(claim),
         'amount', int(price), 'newBalance', int(balance)}))

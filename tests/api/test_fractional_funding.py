@@ -525,3 +525,25 @@ async def test_a_fractional_invoice_past_its_deadline_cannot_be_accepted(backend
         clock.advance(DAY_MS)
         await refused(await post(client, f"/api/invoices/{invoice['id']}/accept", m.buyer), 409,
                       "funding_deadline_passed")
+
+
+async def test_claims_that_cost_nothing_are_activated_and_refunded_like_any_other(real_backend: Backend) -> None:
+    """A claim small enough for cumulative rounding to price it at 0 paise: the figures a refund or an
+    activation takes back are 0, which real Redis's HINCRBY refuses as "-0" unless nothing is sent."""
+    application = real_backend.app()
+    async with application.test_app():
+        client, market = application.test_client(), application.extensions["market"]
+        m = await parties(client, investors=2)
+        cancelled = await create_invoice(client, m.seller, m.buyer, amount=1_000, ask_amount=1, minTicket=1)
+        assert price(0, 1, ask=1, face=1_000) == 0
+        for investor in m.investors:
+            assert (await buy(client, investor, cancelled["id"], 1)).status_code == 200
+        assert (await post(client, f"/api/invoices/{cancelled['id']}/cancel", m.seller)).status_code == 200
+        filled = await create_invoice(client, m.seller, m.buyer, amount=1_000, ask_amount=1, minTicket=1)
+        assert (await buy(client, m.investors[0], filled["id"], 1)).status_code == 200  # 0 paise
+        answer = await buy(client, m.investors[1], filled["id"], 999)  # 1 paisa, and it fills the invoice
+        assert answer.status_code == 200, await answer.get_data(as_text=True)
+        assert (await answer.get_json())["invoice"]["status"] == "funded"
+        stats = (await get_json(client, "/api/users/dashboard", m.investors[0]))["stats"]
+        assert (stats["reservedCount"], stats["reservedAmount"]) == (0, 0)
+        await check(market)
