@@ -60,3 +60,30 @@ def all_listed(server: WebServer, token: str) -> list[dict[str, object]]:
         if not page["nextCursor"]:
             return found
         cursor = page["nextCursor"]
+
+
+def test_a_live_update_keeps_the_pages_load_more_added(browser: Browser, server: WebServer) -> None:
+    """The wallet's transactions (the same holds for the portfolio, the buyer's and the seller's lists,
+    web/js/dom.js pagedList): a live event reloads as many as are shown, not the first page only (it
+    dropped back to 20); what a newcomer pushes off the end is behind Load more again."""
+    investor = server.sign_up("investor", "Paging Wallet")
+    for n in range(25):
+        server.deposit(investor, (100 + n) * RUPEE)
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    page.get_by_role("link", name="Wallet").click()
+    table_rows = page.get_by_role("table", name="Wallet transactions, newest first").locator("tbody tr")
+    expect(table_rows).to_have_count(20)
+    page.get_by_role("button", name="Load more").click()
+    expect(table_rows).to_have_count(25)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    server.deposit(investor, 7 * RUPEE)  # from elsewhere: arrives as walletUpdated
+    expect(table_rows.first).to_contain_text("₹7.00")
+    expect(table_rows).to_have_count(25)
+    expect(table_rows.last).to_contain_text("₹101.00")  # from the page Load more added
+    page.get_by_role("button", name="Load more").click()
+    expect(table_rows).to_have_count(26)
+    expect(table_rows.last).to_contain_text("₹100.00")  # the oldest, once, after the rest
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    tab.assert_no_console_errors()
+    tab.context.close()

@@ -1,6 +1,8 @@
 // Building DOM without HTML strings: every piece of API data goes in as text (textContent or a text
 // node), never through innerHTML, so an invoice number like <img onerror=...> shows literally.
 
+import { coalesce } from './coalesce.js';
+
 // h('button', {class: 'primary', onclick: fn, type: 'submit'}, 'Fund')
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
@@ -158,6 +160,32 @@ export function keyedRows(body, items, key, build, empty) {
 }
 
 // A "Load more" button: disabled while its page loads, so a double click cannot append a page twice.
+// The API's largest page (`limit`), which a refresh may ask for to keep what "Load more" added.
+const PAGE_LIMIT_MAX = 100;
+
+// A list read page by page with "Load more". `read(limit, cursor)` fetches a page and returns
+// {count, nextCursor, ...}, `show(page, appended)` draws it. A refresh (a live event, a resync) reads again
+// as many as are shown (up to the API's largest page), so pages the person loaded do not vanish under
+// them. Returns the refresh, coalesced.
+export function pagedList({ more, error, pageSize, read, show, scope }) {
+  let cursor = null;
+  let shown = 0;
+  async function load(after) {
+    const page = await read(after ? pageSize : Math.min(Math.max(shown, pageSize), PAGE_LIMIT_MAX), after ?? undefined);
+    if (scope.closed) return;
+    show(page, Boolean(after));
+    shown = (after ? shown : 0) + page.count;
+    cursor = page.nextCursor;
+    more.hidden = !cursor;
+    error.textContent = '';
+  }
+  const failed = (failure) => { error.textContent = failure.message; };
+  const refresh = coalesce(() => load(null).catch(failed));
+  onLoadMore(more, () => load(cursor).catch(failed));
+  scope.on('resync', refresh);
+  return refresh;
+}
+
 export function onLoadMore(button, load) {
   button.addEventListener('click', async () => {
     button.disabled = true;

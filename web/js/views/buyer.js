@@ -2,8 +2,7 @@
 // dates and what is outstanding; repay in full or in part.
 
 import { get, moneyActions } from '../api.js';
-import { coalesce } from '../coalesce.js';
-import { clearSubmitted, daysTo, empty, formatDate, h, keyedRows, replaceChildren, responsiveTable, statusBadge, uid, onLoadMore, showFigure } from '../dom.js';
+import { clearSubmitted, daysTo, empty, formatDate, h, keyedRows, pagedList, replaceChildren, responsiveTable, statusBadge, uid, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 const REPAYABLE = new Set(['funded', 'overdue', 'defaulted']);
@@ -32,7 +31,6 @@ export function mount(root, { user, scope, setBalance }) {
     h('div', { class: 'grid-3' }, h('section', { class: 'card' }, h('h2', {}, 'Outstanding'), totalOutstanding)),
     pendingSection,
     h('section', { class: 'card' }, h('h2', {}, 'Invoices you owe'), h('div', { class: 'table-wrap' }, owedTable), more));
-  let cursor = null;
   // rows are rebuilt by live updates; their money actions (and a retry's Idempotency-Key) outlive them
   const moneyAction = moneyActions();
 
@@ -108,33 +106,31 @@ export function mount(root, { user, scope, setBalance }) {
       cell);
   }
 
-  async function load(after) {
-    const [pending, owed, dashboard] = await Promise.all([
-      after ? null : get('/api/invoices/buyer', { status: 'pending_acceptance', limit: 100 }),
-      get('/api/invoices/buyer', { limit: 50, cursor: after ?? undefined }),
-      after ? null : get('/api/users/dashboard'),
-    ]);
-    if (scope.closed) return;
-    if (pending) {
-      pendingSection.hidden = pending.invoices.length === 0;
-      keyedRows(pendingRows, pending.invoices, (invoice) => invoice.id, pendingRow);
-    }
-    if (dashboard) showFigure(totalOutstanding, formatPaise(dashboard.stats.outstandingAmount));
-    const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
-    if (after) owedRows.append(...shown.map(owedRow));
-    else keyedRows(owedRows, shown, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
-    cursor = owed.nextCursor;
-    more.hidden = !cursor;
-    error.textContent = '';
-  }
-
-  const refresh = coalesce(() => load(null).catch((failure) => { error.textContent = failure.message; }));
-  onLoadMore(more, () => load(cursor).catch((failure) => { error.textContent = failure.message; }));
+  const refresh = pagedList({
+    more, error, pageSize: 50, scope,
+    read: async (limit, cursor) => {
+      const [pending, owed, dashboard] = await Promise.all([
+        cursor ? null : get('/api/invoices/buyer', { status: 'pending_acceptance', limit: 100 }),
+        get('/api/invoices/buyer', { limit, cursor }),
+        cursor ? null : get('/api/users/dashboard'),
+      ]);
+      return { pending, owed, dashboard, count: owed.invoices.length, nextCursor: owed.nextCursor };
+    },
+    show: ({ pending, owed, dashboard }, appended) => {
+      if (pending) {
+        pendingSection.hidden = pending.invoices.length === 0;
+        keyedRows(pendingRows, pending.invoices, (invoice) => invoice.id, pendingRow);
+      }
+      if (dashboard) showFigure(totalOutstanding, formatPaise(dashboard.stats.outstandingAmount));
+      const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
+      if (appended) owedRows.append(...shown.map(owedRow));
+      else keyedRows(owedRows, shown, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
+    },
+  });
   scope.on('event', (frame) => {
     if (frame.stream === 'user' && frame.event !== 'walletUpdated') refresh();
     else if (frame.event === 'newInvoiceListed' && frame.data.buyerId === user.id) refresh();
     else if (frame.event === 'invoiceUpdated' && owedRows.querySelector(`[data-invoice-id="${CSS.escape(frame.data.id)}"]`)) refresh();
   });
-  scope.on('resync', refresh);
   refresh();
 }

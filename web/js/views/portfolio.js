@@ -1,8 +1,7 @@
 // Investor portfolio: totals, and every investment with its invoice, expected return and received.
 
 import { get } from '../api.js';
-import { coalesce } from '../coalesce.js';
-import { empty, formatDate, h, replaceChildren, statusBadge, responsiveTable, onLoadMore } from '../dom.js';
+import { empty, formatDate, h, pagedList, replaceChildren, statusBadge, responsiveTable } from '../dom.js';
 import { formatCount, formatPaise } from '../money.js';
 
 const TOTALS = [['invested', 'Invested'], ['expectedReturn', 'Expected return'], ['profit', 'Expected profit'],
@@ -14,7 +13,6 @@ export function mount(root, { scope }) {
   const rows = h('tbody');
   const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   const error = h('p', { class: 'form-error', role: 'alert' });
-  let cursor = null;
   const table = responsiveTable(h('table', { class: 'data' },
     h('caption', { class: 'visually-hidden' }, 'My investments, newest first'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Invoice'), h('th', { scope: 'col' }, 'Seller / buyer'),
@@ -37,25 +35,23 @@ export function mount(root, { scope }) {
       h('td', {}, statusBadge(item.status), ' ', h('span', { class: 'hint' }, `invoice ${item.invoice.status}`)));
   }
 
-  async function loadPage(after) {
-    const page = await get('/api/users/portfolio', { limit: 50, cursor: after ?? undefined });
-    if (scope.closed) return;
-    if (!after) {
+  const refresh = pagedList({
+    more, error, pageSize: 50, scope,
+    read: async (limit, cursor) => {
+      const page = await get('/api/users/portfolio', { limit, cursor });
+      return { ...page, count: page.investments.length };
+    },
+    show: (page, appended) => {
+      if (appended) {
+        rows.append(...page.investments.map(row));
+        return;
+      }
       replaceChildren(totals, TOTALS.map(([name, label]) => h('div', { class: 'stat' }, h('p', { class: 'stat-label' }, label),
         h('p', { class: 'stat-value' }, formatPaise(page.totals[name])))),
       h('div', { class: 'stat' }, h('p', { class: 'stat-label' }, 'Investments'), h('p', { class: 'stat-value' }, formatCount(page.totals.count))));
       replaceChildren(rows, page.investments.length ? page.investments.map(row) : h('tr', {}, h('td', { colspan: 8 }, empty('No investments yet. Fund an invoice in the marketplace.'))));
-    } else {
-      rows.append(...page.investments.map(row));
-    }
-    cursor = page.nextCursor;
-    more.hidden = !cursor;
-    error.textContent = '';
-  }
-
-  const refresh = coalesce(() => loadPage(null).catch((failure) => { error.textContent = failure.message; }));
-  onLoadMore(more, () => loadPage(cursor).catch((failure) => { error.textContent = failure.message; }));
+    },
+  });
   scope.on('event', (frame) => { if (frame.stream === 'user' && frame.event !== 'walletUpdated') refresh(); });
-  scope.on('resync', refresh);
   refresh();
 }

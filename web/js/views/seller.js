@@ -2,8 +2,7 @@
 // invoices with live status, bids on a whole invoice with Accept, cancel.
 
 import { get, MoneyAction, moneyActions } from '../api.js';
-import { coalesce } from '../coalesce.js';
-import { clearSubmitted, empty, field, formatDate, h, replaceChildren, statusBadge, uid, responsiveTable, onLoadMore } from '../dom.js';
+import { clearSubmitted, empty, field, formatDate, h, pagedList, replaceChildren, statusBadge, uid, responsiveTable } from '../dom.js';
 import { AmountError, formatBps, formatPaise, parseRupees } from '../money.js';
 import { buyerPicker } from './buyers.js';
 
@@ -15,8 +14,6 @@ export function mount(root, { scope }) {
   const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   const openBids = new Map(); // invoice id -> refresh function of its open bids row
   const statuses = new Map(); // invoice id -> status last shown, to highlight changes
-  let shown = PAGE;
-  let cursor = null;
   // rows are rebuilt by live updates; their money actions (and a retry's Idempotency-Key) outlive them
   const moneyAction = moneyActions();
 
@@ -102,27 +99,21 @@ export function mount(root, { scope }) {
       h('td', {}, accept, error));
   }
 
-  async function loadPage(after) {
-    const page = await get('/api/invoices/seller', { limit: after ? PAGE : Math.min(shown, 100), cursor: after ?? undefined });
-    if (scope.closed) return;
-    const built = page.invoices.flatMap(invoiceRows);
-    if (after) {
-      rows.append(...built);
-      shown += page.invoices.length;
-    } else {
-      replaceChildren(rows, built.length ? built : h('tr', {}, h('td', { colspan: 8 }, empty('No invoices yet. List your first invoice with the form.'))));
-    }
-    cursor = page.nextCursor;
-    more.hidden = !cursor;
-    listError.textContent = '';
-  }
-
-  const refresh = coalesce(() => loadPage(null).catch((error) => { listError.textContent = error.message; }));
-  onLoadMore(more, () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
+  const refresh = pagedList({
+    more, error: listError, pageSize: PAGE, scope,
+    read: async (limit, cursor) => {
+      const page = await get('/api/invoices/seller', { limit, cursor });
+      return { ...page, count: page.invoices.length };
+    },
+    show: (page, appended) => {
+      const built = page.invoices.flatMap(invoiceRows);
+      if (appended) rows.append(...built);
+      else replaceChildren(rows, built.length ? built : h('tr', {}, h('td', { colspan: 8 }, empty('No invoices yet. List your first invoice with the form.'))));
+    },
+  });
   scope.on('event', (frame) => {
     if (frame.stream === 'user' || (frame.event === 'invoiceUpdated' && statuses.has(frame.data.id))) refresh();
   });
-  scope.on('resync', refresh);
   refresh();
 }
 

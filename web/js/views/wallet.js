@@ -1,8 +1,7 @@
 // Wallet: balance, deposit and withdraw (simulated bank rails), transactions with "Load more".
 
 import { get, MoneyAction } from '../api.js';
-import { coalesce } from '../coalesce.js';
-import { clearSubmitted, empty, field, formatDateTime, h, replaceChildren, responsiveTable, onLoadMore, showFigure } from '../dom.js';
+import { clearSubmitted, empty, field, formatDateTime, h, pagedList, replaceChildren, responsiveTable, showFigure } from '../dom.js';
 import { AmountError, formatPaise, parseRupees } from '../money.js';
 
 export function mount(root, { scope, setBalance }) {
@@ -10,7 +9,6 @@ export function mount(root, { scope, setBalance }) {
   const rows = h('tbody');
   const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'Load more');
   const listError = h('p', { class: 'form-error', role: 'alert' });
-  let cursor = null;
 
   const deposit = moneyForm('Deposit', 'Amount to deposit (₹)', '/api/wallet/deposit', 'Adds money from your bank (simulated).');
   const withdraw = moneyForm('Withdraw', 'Amount to withdraw (₹)', '/api/wallet/withdraw', 'Sends money to your bank (simulated).');
@@ -67,23 +65,22 @@ export function mount(root, { scope, setBalance }) {
       h('td', { class: 'num' }, formatPaise(transaction.balanceAfter)));
   }
 
-  async function loadPage(before) {
-    const [page, wallet] = await Promise.all([
-      get('/api/wallet/transactions', { limit: 20, before: before ?? undefined }),
-      before ? null : get('/api/wallet'),
-    ]);
-    if (scope.closed) return;
-    if (wallet) showBalance(wallet.balance);
-    const built = page.transactions.map(row);
-    if (before) rows.append(...built);
-    else replaceChildren(rows, built.length ? built : h('tr', {}, h('td', { colspan: 4 }, empty('No transactions yet. Deposit to start.'))));
-    cursor = page.nextCursor;
-    more.hidden = !cursor;
-  }
-
-  const refresh = coalesce(() => loadPage(null).catch((error) => { listError.textContent = error.message; }));
-  onLoadMore(more, () => loadPage(cursor).catch((error) => { listError.textContent = error.message; }));
+  const refresh = pagedList({
+    more, error: listError, pageSize: 20, scope,
+    read: async (limit, before) => {
+      const [page, wallet] = await Promise.all([
+        get('/api/wallet/transactions', { limit, before }),
+        before ? null : get('/api/wallet'),
+      ]);
+      return { ...page, wallet, count: page.transactions.length };
+    },
+    show: (page, appended) => {
+      if (page.wallet) showBalance(page.wallet.balance);
+      const built = page.transactions.map(row);
+      if (appended) rows.append(...built);
+      else replaceChildren(rows, built.length ? built : h('tr', {}, h('td', { colspan: 4 }, empty('No transactions yet. Deposit to start.'))));
+    },
+  });
   scope.on('event', (frame) => { if (frame.stream === 'user' && frame.event === 'walletUpdated') refresh(); });
-  scope.on('resync', refresh);
   refresh();
 }
