@@ -6,12 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from finance.logs import FORMATS as LOG_FORMATS
+from finance.logs import TEXT as LOG_TEXT
 from finance.origins import normalise
 
 EMBEDDED = "embedded"
 FEE_BPS_MAX = 10_000  # the whole price
 BUYER_ACCEPTANCE_MODES = ("off", "required")
-LOG_FORMATS = ("text", "json")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -79,7 +80,7 @@ class Settings:
     replica_acks_timeout_ms: int = 1_000
     # operating it (docs/operations.md): /metrics asks for this bearer token when set (else loopback
     # clients only); log lines as text or one JSON object each; how long a SIGTERM may take, in all
-    log_format: str = "text"
+    log_format: str = LOG_TEXT
     metrics_token: str = ""
     shutdown_timeout_seconds: float = 10.0
     # browser origins other than the app's own that may call the API (CORS) and open sockets

@@ -17,11 +17,11 @@ from typing import Final
 import msgspec
 from quart import Response, request
 
-from finance.connection import UNAVAILABLE_ERRORS
+from finance.auth.users import authenticate
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import Order, id_of
-from streams.hub import HubClosed, ReplayGap
+from streams.hub import ReplayGap
 from streams.origin import scope_origin_allowed
 from streams.socketio import sessions
 from streams.socketio.fanout import SocketioSubscriber, stream_packet
@@ -47,7 +47,6 @@ from streams.socketio.protocol import (
     MAX_PAYLOAD_BYTES,
     auth_error_packets,
     auth_error_payload,
-    authenticate,
     authenticate_token,
     authenticated_packets,
     forget_recovery,
@@ -59,11 +58,11 @@ from streams.socketio.recovery import Positions, parse_offset
 from streams.socketio.server import PING, SocketioServer
 from streams.source import stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED
+from streams.websocket import UNAVAILABLE
 
 WATCH_SECONDS: Final = 0.1
 # once a poll has something, it waits this long for more before answering
 GATHER_SECONDS: Final = 0.005
-UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 NOOP: Final = encode_engine(EngineType.NOOP)
 CLOSE: Final = encode_engine(EngineType.CLOSE)
 

@@ -6,7 +6,6 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from finance.auth import users
 from finance.auth.users import User
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
@@ -51,11 +50,6 @@ def authenticate_token(packet: SocketPacket) -> str:
     if isinstance(first, dict):
         first = first.get("token", "")
     return first if isinstance(first, str) else ""
-
-
-async def authenticate(market: Market, token: str) -> User:
-    """The user of a token; DomainError(unauthorized) otherwise."""
-    return await users.authenticate(market, token)
 
 
 def authenticated_packets(user: User, ack_id: int | None) -> list[str]:

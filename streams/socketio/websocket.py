@@ -26,12 +26,13 @@ from quart import Response, current_app, websocket
 from finance import metrics
 from finance.api.errors import error_response, unavailable_response
 from finance.api.observability import request_id, socket_log
+from finance.auth.users import authenticate
 from finance.connection import UNAVAILABLE_ERRORS
 from finance.outcomes import DomainError, Outcome
 from finance.stream_ids import order_of
 from streams.asgi import frame_sender
 from streams.direct import direct_writer, text_frame
-from streams.hub import MARKET, USER, HubClosed, ReplayGap, Subscription
+from streams.hub import MARKET, USER, ReplayGap, Subscription
 from streams.lean import LeanSocket, close_frame, detach
 from streams.origin import scope_origin_allowed
 from streams.socketio import sessions
@@ -57,7 +58,6 @@ from streams.socketio.protocol import (
     SocketState,
     auth_error_packets,
     auth_error_payload,
-    authenticate,
     authenticate_token,
     authenticated_packets,
     forget_recovery,
@@ -69,13 +69,11 @@ from streams.socketio.protocol import (
 from streams.socketio.recovery import Positions
 from streams.socketio.server import CLOSE_PING_TIMEOUT, SocketioServer
 from streams.subscriber import CLOSE_REASONS, CLOSE_TOO_SLOW, CLOSE_TRY_AGAIN_LATER, CLOSE_UNAUTHORIZED, Subscriber
-from streams.websocket import CLOSE_REPLY_SECONDS_MAX
+from streams.websocket import CLOSE_REPLY_SECONDS_MAX, CLOSE_SECONDS_MAX, UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL: Final = 1000
-CLOSE_SECONDS_MAX: Final = 1.0
-UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (HubClosed, *UNAVAILABLE_ERRORS)
 PROBE: Final = "probe"
 BACKLOG_MAX: Final = 64  # a lean socket's messages waiting behind an answer; past it the socket is closed (1013)
 TRANSPORT: Final = "socketio"  # the sockets_open label and log field of a Socket.IO websocket
@@ -320,7 +318,7 @@ class Connection:
         self._left(subscription)
         if code == CLOSE_UNAUTHORIZED:  # logged out: a server-side disconnect, which the client does not retry
             with contextlib.suppress(Exception):
-                await websocket.send(encode_socket(SocketType.DISCONNECT))
+                await websocket.send(DISCONNECT)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_SECONDS_MAX):
                 await websocket.close(CLOSE_NORMAL if code in (CLOSE_UNAUTHORIZED, CLOSE_NORMAL) else code)

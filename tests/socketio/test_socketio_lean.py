@@ -147,8 +147,8 @@ async def _lean_client(real_backend: Backend) -> AsyncIterator[LeanClient]:
 def _slow_authenticate(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.3) -> list[str]:
     """From now on an ``authenticate`` of a subscribed socket takes ``seconds`` longer; the tokens it was
     called with."""
+    from finance.auth.users import authenticate as real_authenticate
     from streams.socketio import websocket as transport
-    from streams.socketio.protocol import authenticate as real_authenticate
 
     calls: list[str] = []
 
