@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.helpers.servers import ROOT, AppProcess
 
@@ -156,6 +156,15 @@ def signed_in(browser: Browser, server: WebServer, user: User, width: int = 1440
     page.get_by_role("button", name="Sign in").click()
     wait_live(page)
     return tab
+
+
+def go_to(page: Page, link_text: str) -> None:
+    """Follows a link of the main navigation and waits until its view is mounted. The router mounts the
+    view on ``hashchange``, after the click returns: a control looked up before that may be the same
+    label on the view being left (the marketplace and the limits page both have "Find buyer")."""
+    link = page.get_by_role("navigation", name="Main").get_by_role("link", name=link_text, exact=True)
+    link.click()
+    expect(link).to_have_attribute("aria-current", "page")
 
 
 def wait_live(page: Page) -> None:

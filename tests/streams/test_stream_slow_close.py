@@ -110,8 +110,10 @@ async def test_many_slow_sockets_under_a_burst_all_get_the_4008_close_frame(real
         clients = [asyncio.create_task(slow_client(port, users[n % 4].token, 2_048 if n % 2 else 8_192,
                                                    0.02 if n % 3 else 0.005))
                    for n in range(SLOW_SOCKETS)]
+        # subscribed first, then replayed, then given the fast path's writer: wait for the last of them
         async with asyncio.timeout(10):
-            while len(hub.subscriptions) < SLOW_SOCKETS:  # noqa: ASYNC110
+            while len(hub.subscriptions) < SLOW_SOCKETS or any(  # noqa: ASYNC110
+                    subscription.subscriber.writer is None for subscription in hub.subscriptions):
                 await asyncio.sleep(0.01)
         # a small send buffer on the server's side too, as over a slow network: the kernel does not take
         # the whole burst off the transport

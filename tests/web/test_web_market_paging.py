@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import Browser, expect
 
-from tests.helpers.web import RUPEE, WebServer, signed_in
+from tests.helpers.web import RUPEE, WebServer, go_to, signed_in
 
 ROWS_MAX = 300  # web/js/views/market.js
 
@@ -71,7 +71,7 @@ def test_a_live_update_keeps_the_pages_load_more_added(browser: Browser, server:
         server.deposit(investor, (100 + n) * RUPEE)
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Wallet").click()
+    go_to(page, "Wallet")
     table_rows = page.get_by_role("table", name="Wallet transactions, newest first").locator("tbody tr")
     expect(table_rows).to_have_count(20)
     page.get_by_role("button", name="Load more").click()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, open_tab, signed_in
+from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, go_to, open_tab, signed_in
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_an_answer_that_comes_late_does_not_erase_the_next_amount_typed(browser:
     investor = server.sign_up("investor", "Late")
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Wallet").click()
+    go_to(page, "Wallet")
     held: list[Route] = []
 
     def hold(route: Route) -> None:  # each deposit waits here until the test lets it go
@@ -147,7 +147,7 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     investor = server.sign_up("investor", "Retry")
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Wallet").click()
+    go_to(page, "Wallet")
     lost = LostFirstAnswer()
     page.route("**/api/wallet/deposit", lost)
     form = page.get_by_role("form", name="Deposit")
@@ -181,7 +181,7 @@ def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Brow
     investor = server.sign_up("investor", "Waiting")
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Wallet").click()
+    go_to(page, "Wallet")
     held: list[Route] = []
 
     def hold(route: Route) -> None:  # playwright needs a function of ours, not a bound builtin
@@ -210,7 +210,7 @@ def test_an_api_refusal_is_shown_beside_its_control_with_the_apis_message(browse
     investor = server.sign_up("investor", "Short")
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Wallet").click()
+    go_to(page, "Wallet")
     form = page.get_by_role("form", name="Withdraw")
     form.get_by_label("Amount to withdraw (₹)").fill("10")
     form.get_by_role("button", name="Withdraw").click()

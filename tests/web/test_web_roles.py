@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers.web import RUPEE, LostFirstAnswer, User, WebServer, due_in, open_tab, signed_in
+from tests.helpers.web import RUPEE, LostFirstAnswer, User, WebServer, due_in, go_to, open_tab, signed_in
 
 
 def list_invoice(page: Page, buyer: User, number: str, amount: str, ask: str, days: int = 40,
@@ -162,7 +162,7 @@ def test_an_exposure_limit_is_set_enforced_and_removed(browser: Browser, server:
     server.create_invoice(seller, buyer, number, 2_00_000 * RUPEE, 1_80_000 * RUPEE)
     tab = signed_in(browser, server, investor)
     page = tab.page
-    page.get_by_role("link", name="Limits").click()
+    go_to(page, "Limits")
     page.get_by_label("Find buyer").fill(buyer.display)
     expect(page.get_by_label("Buyer", exact=True)).to_have_value(buyer.id)
     page.get_by_label("Limit (₹)").fill("1,50,000")
@@ -171,17 +171,17 @@ def test_an_exposure_limit_is_set_enforced_and_removed(browser: Browser, server:
     expect(limit_row).to_contain_text("₹1,50,000.00")
     expect(limit_row).to_contain_text("₹0.00")
 
-    page.get_by_role("link", name="Marketplace").click()
+    go_to(page, "Marketplace")
     page.get_by_role("button", name=f"Invest in {number}").click()
     panel = page.get_by_role("region", name=f"Invest in {number}")
     panel.get_by_role("button", name="Fund").click()
     expect(panel.get_by_role("alert").first).to_contain_text("limit")
     assert server.balance(investor) == 10_00_000 * RUPEE  # nothing moved
 
-    page.get_by_role("link", name="Limits").click()
+    go_to(page, "Limits")
     page.get_by_role("button", name=f"Remove limit on {buyer.display}").click()
     expect(page.get_by_text("No limits set")).to_be_visible()
-    page.get_by_role("link", name="Marketplace").click()
+    go_to(page, "Marketplace")
     page.get_by_role("button", name=f"Invest in {number}").click()
     page.get_by_role("region", name=f"Invest in {number}").get_by_role("button", name="Fund").click()
     expect(page.locator(".top .balance")).to_have_text("₹8,20,000.00")
@@ -195,7 +195,7 @@ def test_the_dashboard_draws_its_series_as_svg_charts(browser: Browser, server: 
     server.api("POST", f"/api/invoices/{invoice['id']}/fund", investor.token, {"amount": 95_000 * RUPEE})
     tab = signed_in(browser, server, seller)
     page = tab.page
-    page.get_by_role("link", name="Dashboard").click()
+    go_to(page, "Dashboard")
     expect(page.get_by_role("img", name="Raised per day: ₹95,000.00 over 30 days")).to_be_visible()
     expect(page.get_by_role("img", name="Listed per day: ₹1,00,000.00 over 30 days")).to_be_visible()
     stat = page.locator(".stat").filter(has_text="Raised (net of fees)")
