@@ -43,6 +43,7 @@ from loadtest.redis_cluster import RedisCluster
 from loadtest.servers import PROJECT_ROOT, Managed, start_app
 
 RETRY_PAUSE_SECONDS = 0.05
+EVENTS_WAIT_SECONDS_MAX = 10.0  # after the workers finish, how long the socket may take to get the last events
 FINISH_SECONDS_MAX = 60.0  # after the stop, how long the workers may take to get their last item acknowledged
 INVESTOR_MONEY = 10**12  # paise: enough for every funding of the drill
 
@@ -224,7 +225,11 @@ class Drill:
             await asyncio.sleep(after_seconds)
             self.stop.set()
             await asyncio.gather(*tasks)
-            await asyncio.sleep(1.0)  # the last events reach the socket
+            # the last events reach the socket: until every acknowledged funding's event came, or 10 s
+            deadline = time.monotonic() + EVENTS_WAIT_SECONDS_MAX
+            while time.monotonic() < deadline and any(  # noqa: ASYNC110 (the watcher fills the log, polled)
+                    funded.invoice_id not in funded_seen(socket_log) for funded in self.funded):
+                await asyncio.sleep(0.05)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -294,8 +299,7 @@ class Drill:
         for stream in ("user", "market"):
             ids = [_order(frame["id"]) for _, frame in events if frame["stream"] == stream]
             in_order = in_order and all(later > earlier for earlier, later in itertools.pairwise(ids))
-        funded_seen = {frame["data"].get("id") for _, frame in events
-                       if frame["event"] == "invoiceUpdated" and frame["data"].get("status") == "funded"}
+        seen = funded_seen(socket_log)
         return DrillReport(
             market=self.market, workers=self.workers,
             acknowledged=Counter(m.kind for m in self.movements if m.acknowledged), lost=lost, refused=refused,
@@ -307,9 +311,15 @@ class Drill:
             socket_events_before_kill=sum(1 for at, _ in events if at < killed_at),
             socket_events_after_rejoin=sum(1 for at, _ in events if at > rejoined_at),
             socket_in_order=in_order, socket_close_code=socket_log.close_code,
-            socket_missed_acknowledged=sum(1 for funded in self.funded if funded.invoice_id not in funded_seen),
+            socket_missed_acknowledged=sum(1 for funded in self.funded if funded.invoice_id not in seen),
             reconnect_recovered=recovered,
         )
+
+
+def funded_seen(log: SocketLog) -> set[str]:
+    """The invoices whose market event ``invoiceUpdated`` ``funded`` the socket received."""
+    return {frame["data"].get("id") for _, frame in log.frames if frame.get("type") == "event"
+            and frame["event"] == "invoiceUpdated" and frame["data"].get("status") == "funded"}
 
 
 def _order(stream_id: str) -> tuple[int, int]:

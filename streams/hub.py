@@ -250,14 +250,14 @@ class Hub:
             self._bytes_since_pause += handed
             if self._served_since_pause >= FANOUT_SLICE or self._bytes_since_pause >= FANOUT_SLICE_BYTES:
                 self._served_since_pause = self._bytes_since_pause = 0
-                await asyncio.sleep(self._rest_seconds())
+                await asyncio.sleep(self._rest_seconds(asyncio.get_running_loop().time()))
 
-    def _rest_seconds(self) -> float:
-        """How long the pause after a slice is: none (a yield), unless the fan-out has kept the loop
-        busy for FANOUT_BUSY_SECONDS on end while HTTP requests are in flight; then FANOUT_REST_SECONDS,
-        so that under a flood of events the money path keeps half of the loop whatever the fan-out
-        wants. Events wait instead (and past the shedding bound, sockets are shed: streams/shedding.py)."""
-        now = asyncio.get_running_loop().time()
+    def _rest_seconds(self, now: float) -> float:
+        """How long the pause after a slice ending at ``now`` (the loop's clock) is: none (a yield),
+        unless the fan-out has kept the loop busy for FANOUT_BUSY_SECONDS on end while HTTP requests are
+        in flight; then FANOUT_REST_SECONDS, so that under a flood of events the money path keeps half
+        of the loop whatever the fan-out wants. Events wait instead (and past the shedding bound,
+        sockets are shed: streams/shedding.py)."""
         if now - self._paused_at > FANOUT_REST_SECONDS * 2:  # the reader had been idle: a new busy spell
             self._busy_since = now
         self._paused_at = now

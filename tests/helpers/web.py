@@ -167,6 +167,15 @@ def go_to(page: Page, link_text: str) -> None:
     expect(link).to_have_attribute("aria-current", "page")
 
 
+def wait_routed(page: Page, held: list[Route], count: int, seconds: float = 15) -> None:
+    """Waits until a route handler has been handed ``count`` requests. Playwright delivers a route
+    event apart from the page's own updates: the button may show "in flight" before the handler ran."""
+    deadline = time.monotonic() + seconds
+    while len(held) < count and time.monotonic() < deadline:
+        page.wait_for_timeout(20)  # lets playwright dispatch its events
+    assert len(held) == count, f"{len(held)} requests routed, {count} expected"
+
+
 def wait_live(page: Page) -> None:
     page.get_by_role("status").filter(has_text="Live").wait_for()
 

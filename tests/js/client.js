@@ -16,6 +16,7 @@ const socket = io(options.url, {
   upgrade: options.upgrade !== false,
   auth: options.auth,
   extraHeaders: options.headers || {},
+  reconnection: options.reconnection !== false,
   reconnectionDelay: options.reconnectionDelay || 100,
   reconnectionDelayMax: options.reconnectionDelay || 200,
   randomizationFactor: 0,

@@ -87,7 +87,8 @@ async def test_one_transport_delivers_the_users_and_the_markets_events(site: Sit
         assert line["recovered"] is False
         deposit = await site.deposit(investor, 500)
         invoice = await site.list_invoice(seller, buyer)
-        got = await client.events(2)
+        # one event on each stream: two read by the same XREAD may come in either order
+        got = sorted(await client.events(2), key=lambda line: line["event"] != "walletUpdated")
         assert names(got) == ["walletUpdated", "newInvoiceListed"]
         wallet, offset = got[0]["args"]
         assert wallet["balance"] == 500 == deposit["wallet"]["balance"] if "wallet" in deposit else wallet["balance"]
@@ -152,8 +153,9 @@ async def test_bad_tokens_get_connect_error_and_auth_error(site: Site) -> None:
 async def test_recovery_after_a_dropped_transport_gets_the_missed_events_once_in_order(site: Site) -> None:
     investor = await site.user("investor", "Rita Recover")
     seller, buyer = await site.user("seller", "S2"), await site.user("buyer", "B2")
+    # the client comes back when told, after the missed movements (its own timer could beat them under load)
     async with NodeClient(site.url, transports=["websocket"], auth={"token": investor["token"]},
-                          reconnectionDelay=1500) as client:
+                          reconnection=False) as client:
         first = await connected(client)
         await site.deposit(investor, 1)
         await site.list_invoice(seller, buyer)
@@ -163,13 +165,14 @@ async def test_recovery_after_a_dropped_transport_gets_the_missed_events_once_in
         assert gone["reason"] == "forced close"  # engine.close(): no 41, so recoverable
         missed = [await site.deposit(investor, 2), await site.list_invoice(seller, buyer),
                   await site.deposit(investor, 3), await site.list_invoice(seller, buyer)]
+        await client.command(cmd="connect")  # with its pid and offset, as its reconnection timer would
         back, replayed = await client.until("connect")
         # socket.io-client emits the missed events (they came before the 40) ahead of "connect"
         assert back["recovered"] is True and back["id"] != first["id"]
         assert {line["type"] for line in replayed} == {"event"}
         await site.deposit(investor, 4)
         after = [*replayed, *await client.events(5 - len(replayed))]
-        assert names(before) == ["walletUpdated", "newInvoiceListed"]
+        assert sorted(names(before)) == ["newInvoiceListed", "walletUpdated"]
         # each stream exactly once and in its order (a replay goes stream by stream, as on /ws)
         assert sorted(names(after)) == ["newInvoiceListed"] * 2 + ["walletUpdated"] * 3
         assert after[-1]["event"] == "walletUpdated" and after[-1]["args"][0]["balance"] == 10
@@ -198,6 +201,12 @@ async def test_a_clean_leave_is_not_recovered(site: Site) -> None:
         await client.nothing_within(0.3)
 
 
+def by_name(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each event's data by its name (each name once)."""
+    assert len({line["event"] for line in lines}) == len(lines), names(lines)
+    return {line["event"]: line["args"][0] for line in lines}
+
+
 async def test_several_tabs_each_get_every_event_and_no_user_gets_anothers(site: Site) -> None:
     investor, other = await site.user("investor", "Tab User"), await site.user("investor", "Other User")
     seller, buyer = await site.user("seller", "S3"), await site.user("buyer", "B3")
@@ -209,14 +218,15 @@ async def test_several_tabs_each_get_every_event_and_no_user_gets_anothers(site:
         await site.deposit(investor, 7)
         invoice = await site.list_invoice(seller, buyer)
         await site.deposit(other, 9)
+        # one event on each stream: two read by the same XREAD may come in either order
         for tab in (tab1, tab2):
-            got = await tab.events(2)
-            assert names(got) == ["walletUpdated", "newInvoiceListed"]
-            assert got[0]["args"][0]["balance"] == 7 and got[1]["args"][0]["id"] == invoice["id"]
+            got = by_name(await tab.events(2))
+            assert got.keys() == {"walletUpdated", "newInvoiceListed"}
+            assert got["walletUpdated"]["balance"] == 7 and got["newInvoiceListed"]["id"] == invoice["id"]
             await tab.nothing_within(0.3)
-        got = await stranger.events(2)
-        assert names(got) == ["newInvoiceListed", "walletUpdated"]
-        assert got[1]["args"][0]["balance"] == 9
+        got = by_name(await stranger.events(2))
+        assert got.keys() == {"newInvoiceListed", "walletUpdated"}
+        assert got["walletUpdated"]["balance"] == 9
 
 
 async def test_another_namespace_is_refused_naming_it(site: Site) -> None:
@@ -286,7 +296,10 @@ async def test_the_client_answers_engine_io_pings_and_stays_connected(real_backe
             await connected(client)
             await asyncio.sleep(3.5)  # several pings, each answered: nobody is reaped
             (socket,) = the_server.sockets
-            assert socket.pinged_at > 0 and socket.last_pong >= socket.pinged_at - 1.1
+            assert socket.pinged_at > 0
+            async with asyncio.timeout(2):  # the latest ping answered (read between a ping and its pong, wait)
+                while socket.last_pong < socket.pinged_at:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
             # read by the lean socket (streams/lean.py), with no task of its own and no Quart in between
             (lean,) = the_server.lean.sockets
             assert lean.subscriber is socket and not lean.transport.is_closing()

@@ -7,6 +7,7 @@ docs/websocket.md): if an upgrade changes the attribute chain or the frame bytes
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -456,18 +457,26 @@ def test_a_fan_out_of_big_batches_pauses_by_bytes() -> None:
     assert small == [(64, 64 * len(text_frame(subscribers[0].queue[-1])))]
 
 
-async def test_a_fan_out_busy_for_long_rests_so_requests_keep_a_share_of_the_loop() -> None:
+def test_a_fan_out_busy_for_long_rests_so_requests_keep_a_share_of_the_loop() -> None:
     hub = Hub.__new__(Hub)
     hub._busy_since = hub._paused_at = 0.0
     hub.requests_in_flight = 0
-    started = asyncio.get_running_loop().time()
-    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
-        assert hub._rest_seconds() == 0  # no request waiting: nothing to rest for
+    slice_seconds = 0.001  # the loop's clock, one slice each millisecond (a loaded machine cannot stretch it)
+    clock = (100 + n * slice_seconds for n in itertools.count())
+    for _ in range(round(3 * FANOUT_BUSY_SECONDS / slice_seconds)):
+        assert hub._rest_seconds(next(clock)) == 0  # no request waiting: nothing to rest for
     hub.requests_in_flight = 1
-    await asyncio.sleep(3 * FANOUT_REST_SECONDS)
-    rests = [hub._rest_seconds()]  # a new busy spell: a yield only
-    started = asyncio.get_running_loop().time()
-    while asyncio.get_running_loop().time() - started < 3 * FANOUT_BUSY_SECONDS:
-        rests.append(hub._rest_seconds())  # slice after slice, without a real pause
+    for _ in range(round(3 * FANOUT_REST_SECONDS / slice_seconds)):  # the reader idle: no slice
+        next(clock)
+    rests = [hub._rest_seconds(next(clock))]  # a new busy spell: a yield only
+    for _ in range(round(3 * FANOUT_BUSY_SECONDS / slice_seconds)):
+        now = next(clock)
+        rests.append(hub._rest_seconds(now))  # slice after slice, without a real pause
+        for _ in range(round(rests[-1] / slice_seconds)):  # a rest takes its time on the clock
+            now = next(clock)
     assert rests[0] == 0 and FANOUT_REST_SECONDS in rests
-    assert rests.count(FANOUT_REST_SECONDS) <= 3  # one rest per busy spell, not one per slice
+    busy_slices = rests.index(FANOUT_REST_SECONDS)  # busy on end for FANOUT_BUSY_SECONDS, then the rest
+    assert FANOUT_BUSY_SECONDS <= busy_slices * slice_seconds < FANOUT_BUSY_SECONDS + 2 * slice_seconds
+    resting = [n for n, rest in enumerate(rests) if rest]  # one rest per busy spell, not one per slice
+    assert len(resting) == 2 and resting[1] - resting[0] == busy_slices
+    assert set(rests) == {0, FANOUT_REST_SECONDS}

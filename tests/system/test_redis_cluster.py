@@ -109,7 +109,15 @@ async def test_the_stream_reader_blocks_and_is_woken_on_the_master_of_its_market
         finally:
             on_master.close()
         read = asyncio.create_task(reader.xread({Keys(market).market_stream(): "$"}, block=10_000))
-        await asyncio.sleep(0.2)
+        on_master = master.client()
+        try:  # the master itself says when the reader is blocked (a sleep would guess)
+            async with asyncio.timeout(5):
+                while not any(  # noqa: ASYNC110 (a state of the server, polled)
+                        int(entry["id"]) == client_id and entry["cmd"] == "xread" and "b" in entry["flags"]
+                        for entry in on_master.client_list()):
+                    await asyncio.sleep(0.01)
+        finally:
+            on_master.close()
         assert not read.done()
         waker = SlotNode(settings, Keys(market).market_stream())
         try:

@@ -50,14 +50,15 @@ def test_three_roles_work_live_without_a_reload(browser: Browser, server: WebSer
     s.get_by_label("Ask (₹)").fill("4,75,000.50")
     s.get_by_label("Due date").fill(due_in(45))
     s.get_by_role("button", name="List invoice").click()
+    # the investor sees it arrive, highlighted (checked first: the highlight fades after 5 s)
+    market_row = i.get_by_role("row").filter(has_text=number)
+    expect(market_row).to_have_class(re.compile(r"\bnew\b"))
     seller_row = s.get_by_role("row").filter(has_text=number)
     expect(seller_row).to_contain_text("listed")
     expect(seller_row).to_contain_text("₹5,00,000.00")
     expect(seller_row).to_contain_text("₹4,75,000.50")
 
-    # the investor sees it arrive, highlighted, and funds it above the ask
-    market_row = i.get_by_role("row").filter(has_text=number)
-    expect(market_row).to_have_class(re.compile(r"\bnew\b"))
+    # and funds it above the ask
     expect(market_row).to_contain_text("Sana Textiles")
     expect(market_row).to_contain_text(buyer.display)
     i.get_by_role("button", name=f"Invest in {number}").click()

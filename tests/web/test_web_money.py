@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, go_to, open_tab, signed_in
+from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, go_to, open_tab, signed_in, wait_routed
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_an_answer_that_comes_late_does_not_erase_the_next_amount_typed(browser:
     form.get_by_role("button", name="Deposit").click()
     expect(form.get_by_role("button", name="Deposit")).to_be_disabled()  # in flight
     amount.fill("7.25")  # the person types the next amount while the first is on its way
-    assert len(held) == 1
+    wait_routed(page, held, 1)
     answer = held[0].fetch()
     held[0].fulfill(response=answer)
     expect(page.locator(".top .balance")).to_have_text("₹500.00")
@@ -193,6 +193,7 @@ def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Brow
     button = form.get_by_role("button", name="Deposit")
     button.click()
     expect(button).to_be_disabled()
+    wait_routed(page, held, 1)
     button.click(force=True)  # a second click while it waits sends nothing
     page.wait_for_timeout(200)
     assert len(held) == 1
