@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -329,3 +330,44 @@ async def test_a_socket_that_leaves_a_ping_unanswered_is_closed(real_backend: Ba
                         seen.append(await ws.recv())  # pings, never answered
             assert seen == ["2"]  # pinged once; at its next ping it is closed instead
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002
+
+
+async def test_an_upgrade_on_the_wire_sends_nothing_on_the_websocket_before_the_clients_5(site: Site) -> None:
+    """The upgrade as engine.io-client 4 drives it, packet by packet: ``2probe`` -> ``3probe``, the poll
+    that waits meanwhile is answered with a noop ``6``, an event committed before the client's ``5`` waits
+    for it and then comes on the websocket (once), and polling that session is over."""
+    investor = await site.user("investor", "Wire Upgrade")
+    session = site.http.session
+    polling = f"{site.url}/socket.io/?EIO=4&transport=polling"
+
+    async def request(method: str, query: str = "", body: str = "") -> str:
+        async with session.request(method, polling + query, data=body.encode(),
+                                   headers={"Content-Type": "text/plain;charset=UTF-8"}) as response:
+            text = await response.text()
+            assert response.status == 200, text
+            return text
+
+    sid = json.loads((await request("GET"))[1:])["sid"]
+    assert await request("POST", f"&sid={sid}", '40{"token":"' + investor["token"] + '"}') == "ok"
+    assert (await request("GET", f"&sid={sid}")).startswith('40{"sid":"' + sid + '","pid":"')
+    waiting = asyncio.create_task(request("GET", f"&sid={sid}"))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    websocket_url = f"{site.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    async with session.ws_connect(websocket_url) as ws:
+        await ws.send_str("2probe")
+        assert await ws.receive_str(timeout=5) == "3probe"
+        assert await asyncio.wait_for(waiting, 5) == "6"  # the client pauses polling on it
+        await site.deposit(investor, 77)  # committed while the client has not said 5
+        with pytest.raises(TimeoutError):
+            await ws.receive_str(timeout=0.5)
+        await ws.send_str("5")
+        packet = await ws.receive_str(timeout=5)
+        assert packet.startswith('42["walletUpdated",')
+        data = json.loads(packet[2:])
+        assert data[1]["balance"] == 77 and data[2].startswith("u")  # the event, then its offset
+        with pytest.raises(TimeoutError):
+            await ws.receive_str(timeout=0.3)  # once
+        async with session.get(polling + f"&sid={sid}") as response:  # the session left polling
+            assert response.status == 400
+            assert await response.json() == {"code": 1, "message": "Session ID unknown"}
