@@ -29,6 +29,17 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def what_is(pid: int) -> str:
+    """What /proc says of ``pid``: its state, command line and whether it carries the run's mark."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        marks = [v for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if v.startswith(b"INVOICE_")]
+    except OSError as error:
+        return f"{pid}: {error!r}"
+    return f"{pid}: state and parent {state}, command {command!r}, marks {marks}, this run {os.getpid()}"
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
@@ -77,10 +88,10 @@ def test_the_run_finds_a_process_it_started_after_its_parent_is_gone() -> None:
     shell.wait()
     try:
         # the shell may print the pid while the child is still between fork and exec: look again briefly
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 10
         while orphan not in [pid for pid, _ in processes_of_this_run()] and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert orphan in [pid for pid, _ in processes_of_this_run()]
+        assert orphan in [pid for pid, _ in processes_of_this_run()], what_is(orphan)
     finally:
         os.kill(orphan, signal.SIGKILL)
     deadline = time.monotonic() + 2
