@@ -167,6 +167,18 @@ def go_to(page: Page, link_text: str) -> None:
     expect(link).to_have_attribute("aria-current", "page")
 
 
+def hold_requests(page: Page, pattern: str) -> list[Route]:
+    """Each request matching ``pattern`` waits in the returned list until the test fulfils, continues or
+    aborts it: a request held in flight."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # playwright needs a function of ours, not a bound builtin
+        held.append(route)
+
+    page.route(pattern, hold)
+    return held
+
+
 def wait_routed(page: Page, held: list[Route], count: int, seconds: float = 15) -> None:
     """Waits until a route handler has been handed ``count`` requests. Playwright delivers a route
     event apart from the page's own updates: the button may show "in flight" before the handler ran."""

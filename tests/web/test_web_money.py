@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, go_to, open_tab, signed_in, wait_routed
+from tests.helpers.web import RUPEE, LostFirstAnswer, WebServer, go_to, hold_requests, open_tab, signed_in, wait_routed
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +116,7 @@ def test_an_answer_that_comes_late_does_not_erase_the_next_amount_typed(browser:
     tab = signed_in(browser, server, investor)
     page = tab.page
     go_to(page, "Wallet")
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:  # each deposit waits here until the test lets it go
-        held.append(route)
-
-    page.route("**/api/wallet/deposit", hold)
+    held = hold_requests(page, "**/api/wallet/deposit")
     form = page.get_by_role("form", name="Deposit")
     amount = form.get_by_label("Amount to deposit (₹)")
     amount.fill("500")
@@ -182,12 +177,7 @@ def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Brow
     tab = signed_in(browser, server, investor)
     page = tab.page
     go_to(page, "Wallet")
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:  # playwright needs a function of ours, not a bound builtin
-        held.append(route)
-
-    page.route("**/api/wallet/deposit", hold)
+    held = hold_requests(page, "**/api/wallet/deposit")
     form = page.get_by_role("form", name="Deposit")
     form.get_by_label("Amount to deposit (₹)").fill("500")
     button = form.get_by_role("button", name="Deposit")

@@ -5,8 +5,9 @@ the dashboard's charts, keyboard-only sign-in, and the phone width."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.helpers.web import RUPEE, LostFirstAnswer, User, WebServer, due_in, go_to, open_tab, signed_in
 
@@ -36,6 +37,21 @@ def parties(server: WebServer, tag: str) -> tuple[User, User, User, User]:
     for investor in (first, second):
         server.deposit(investor, 10_00_000 * RUPEE)
     return seller, buyer, first, second
+
+
+def owed(server: WebServer, tag: str, amount: int, price: int) -> tuple[User, User, User, dict[str, Any]]:
+    """An invoice of ``amount`` funded whole at ``price``, and its buyer holding ``amount`` to repay it:
+    the seller, the buyer, the investor and the invoice."""
+    seller, buyer, investor, _ = parties(server, tag)
+    invoice = server.create_invoice(seller, buyer, f"{tag}-{seller.id[-6:]}", amount, price)
+    server.api("POST", f"/api/invoices/{invoice['id']}/fund", investor.token, {"amount": price})
+    server.deposit(buyer, amount)
+    return seller, buyer, investor, invoice
+
+
+def row_of(page: Page, number: str) -> Locator:
+    """The table row of invoice ``number``, by its row header (a longer number may contain it)."""
+    return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
 
 
 def test_fractional_claims_fill_live_and_the_last_claim_funds_the_invoice(browser: Browser, server: WebServer) -> None:
@@ -106,7 +122,7 @@ def test_bids_are_placed_withdrawn_and_accepted_by_the_seller(browser: Browser, 
     expect(bids.get_by_role("row")).to_have_count(2)  # the heading and the one pending bid
     expect(bids).to_contain_text("₹4,80,000.00")
     s.get_by_role("button", name=re.compile(r"^Accept bid of ₹4,80,000\.00")).click()
-    seller_row = s.get_by_role("row").filter(has=s.get_by_role("rowheader", name=number, exact=True))
+    seller_row = row_of(s, number)
     expect(seller_row).to_contain_text("funded")
     expect(s.get_by_role("table", name=f"Bids on {number}, highest first")).to_have_count(0)
     expect(s.locator(".top .balance")).to_have_text("₹4,80,000.00")
@@ -120,14 +136,11 @@ def test_bids_are_placed_withdrawn_and_accepted_by_the_seller(browser: Browser, 
 
 
 def test_the_buyer_repays_in_part_then_in_full(browser: Browser, server: WebServer) -> None:
-    seller, buyer, investor, _ = parties(server, "REP")
-    number = f"REP-{seller.id[-6:]}"
-    invoice = server.create_invoice(seller, buyer, number, 3_00_000 * RUPEE, 2_70_000 * RUPEE)
-    server.api("POST", f"/api/invoices/{invoice['id']}/fund", investor.token, {"amount": 2_70_000 * RUPEE})
-    server.deposit(buyer, 3_00_000 * RUPEE)
+    seller, buyer, investor, invoice = owed(server, "REP", 3_00_000 * RUPEE, 2_70_000 * RUPEE)
+    number = invoice["invoiceNumber"]
     tab = signed_in(browser, server, buyer)
     page = tab.page
-    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
+    row = row_of(page, number)
     expect(row).to_contain_text("funded")
     expect(page.locator(".big-figure")).to_have_text("₹3,00,000.00")
     row.get_by_label(f"Amount to repay on {number} (₹)").fill("1,00,000.25")
@@ -262,16 +275,13 @@ def test_a_repay_whose_answer_is_lost_is_retried_with_its_key_after_the_row_is_r
                                                                                         server: WebServer) -> None:
     """The payment's own event rebuilds the row before the buyer retries: the retry is still the same
     request (same Idempotency-Key), so the money moves once."""
-    seller, buyer, investor, _ = parties(server, "LOST")
-    number = f"LOST-{seller.id[-6:]}"
-    invoice = server.create_invoice(seller, buyer, number, 2_00_000 * RUPEE, 1_80_000 * RUPEE)
-    server.api("POST", f"/api/invoices/{invoice['id']}/fund", investor.token, {"amount": 1_80_000 * RUPEE})
-    server.deposit(buyer, 2_00_000 * RUPEE)
+    _, buyer, _, invoice = owed(server, "LOST", 2_00_000 * RUPEE, 1_80_000 * RUPEE)
+    number = invoice["invoiceNumber"]
     tab = signed_in(browser, server, buyer)
     page = tab.page
     lost = LostFirstAnswer()
     page.route(f"**/api/invoices/{invoice['id']}/repay", lost)
-    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=number, exact=True))
+    row = row_of(page, number)
     row.get_by_label(f"Amount to repay on {number} (₹)").fill("50,000")
     row.get_by_role("button", name=f"Repay {number}").click()
     expect(row).to_contain_text("₹1,50,000.00")  # the payment's event rebuilt the row: outstanding
