@@ -167,12 +167,17 @@ const PAGE_LIMIT_MAX = 100;
 // {count, nextCursor, ...}, `show(page, appended)` draws it. A refresh (a live event, a resync) reads again
 // as many as are shown (up to the API's largest page), so pages the person loaded do not vanish under
 // them. Returns the refresh, coalesced.
+// A refresh and a "Load more" may be in flight together: whichever answers second and no longer fits
+// (a page read before a refresh, a refresh that a newer one replaced) is dropped, so no page is appended
+// twice, lost under a refresh or appended after a gap.
 export function pagedList({ more, error, pageSize, read, show, scope }) {
   let cursor = null;
   let shown = 0;
+  let generation = 0; // a refresh starts a new one
   async function load(after) {
+    const asked = after ? generation : ++generation;
     const page = await read(after ? pageSize : Math.min(Math.max(shown, pageSize), PAGE_LIMIT_MAX), after ?? undefined);
-    if (scope.closed) return;
+    if (scope.closed || asked !== generation || (after && after !== cursor)) return;
     show(page, Boolean(after));
     shown = (after ? shown : 0) + page.count;
     cursor = page.nextCursor;

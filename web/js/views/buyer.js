@@ -28,7 +28,10 @@ export function mount(root, { user, scope, setBalance }) {
       h('th', { scope: 'col', class: 'num' }, 'Outstanding'), h('th', { scope: 'col' }, 'Repay'))),
     owedRows));
   replaceChildren(root, h('h1', {}, 'Invoices'), error,
-    h('div', { class: 'grid-3' }, h('section', { class: 'card' }, h('h2', {}, 'Outstanding'), totalOutstanding)),
+    // the dashboard's figure counts listed invoices too (owed on their due date all the same), while a row's
+    // Outstanding is what can be repaid now: the card says which it is
+    h('div', { class: 'grid-3' }, h('section', { class: 'card' }, h('h2', {}, 'Owed in all'), totalOutstanding,
+      h('p', { class: 'hint' }, 'Face value of your invoices not yet repaid, funded or still listed. You repay an invoice once it is funded.'))),
     pendingSection,
     h('section', { class: 'card' }, h('h2', {}, 'Invoices you owe'), h('div', { class: 'table-wrap' }, owedTable), more));
   // rows are rebuilt by live updates; their money actions (and a retry's Idempotency-Key) outlive them
@@ -106,6 +109,7 @@ export function mount(root, { user, scope, setBalance }) {
       cell);
   }
 
+  let owedItems = []; // the invoices the owed table shows, every page loaded
   const refresh = pagedList({
     more, error, pageSize: 50, scope,
     read: async (limit, cursor) => {
@@ -123,8 +127,11 @@ export function mount(root, { user, scope, setBalance }) {
       }
       if (dashboard) showFigure(totalOutstanding, formatPaise(dashboard.stats.outstandingAmount));
       const shown = owed.invoices.filter((invoice) => invoice.status !== 'pending_acceptance');
-      if (appended) owedRows.append(...shown.map(owedRow));
-      else keyedRows(owedRows, shown, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
+      // every shown row is keyed, appended pages too: a refresh keeps the rows (and the amounts typed in
+      // them) whose invoice did not change
+      const known = appended ? new Set(owedItems.map((invoice) => invoice.id)) : new Set();
+      owedItems = appended ? owedItems.concat(shown.filter((invoice) => !known.has(invoice.id))) : shown;
+      keyedRows(owedRows, owedItems, (invoice) => invoice.id, owedRow, h('tr', {}, h('td', { colspan: 7 }, empty('No invoices name you as their buyer yet.'))));
     },
   });
   scope.on('event', (frame) => {

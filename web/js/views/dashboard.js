@@ -15,7 +15,7 @@ const LABELS = {
   defaultedAmount: 'Defaulted (cost)', defaultedReturn: 'Defaulted (face)', recoveredCount: 'Recovered',
   recoveredAmount: 'Recovered', expectedProfit: 'Expected profit', activeCount: 'Active investments',
   activeAmount: 'Active (cost)', reservedCount: 'Reserved claims', reservedAmount: 'Reserved (cost)', invoiceCount: 'Invoices owed', invoiceAmount: 'Face value owed',
-  repaidAmount: 'Repaid', outstandingAmount: 'Outstanding',
+  repaidAmount: 'Repaid', outstandingAmount: 'Owed in all (funded or listed)',
 };
 const METRIC_TITLES = { listed: 'Listed per day', raised: 'Raised per day', invested: 'Invested per day', returned: 'Returned per day', repaid: 'Repaid per day' };
 
