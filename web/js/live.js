@@ -75,6 +75,8 @@ export class Live extends EventTarget {
     } catch {
       return;
     }
+    // any frame shows the connection alive: under a burst of events the pong waits behind them
+    clearTimeout(this.pongTimer);
     if (frame.type === 'hello') {
       // where each stream starts on this socket: a later reconnect resumes from here even if no event
       // of that stream arrives meanwhile (after recovered=false too: the views reload from REST now)
@@ -85,8 +87,6 @@ export class Live extends EventTarget {
       clearInterval(this.pinger);
       this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
       this.dispatchEvent(new CustomEvent('hello', { detail: { recovered: frame.recovered, resumed } }));
-    } else if (frame.type === 'pong') {
-      clearTimeout(this.pongTimer);
     } else if (frame.type === 'event') {
       if (frame.stream === 'user') this.since = frame.id;
       else if (frame.stream === 'market') this.marketSince = frame.id;

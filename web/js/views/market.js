@@ -5,7 +5,7 @@
 
 import { get } from '../api.js';
 import { coalesce, perFrame } from '../coalesce.js';
-import { daysTo, empty, field, formatDate, h, replaceChildren, responsiveTable } from '../dom.js';
+import { daysTo, empty, field, formatDate, h, onLoadMore, replaceChildren, responsiveTable } from '../dom.js';
 import { AmountError, discountBps, formatBps, formatPaise, parseRupees, yieldBps } from '../money.js';
 import { buyerPicker } from './buyers.js';
 import { investPanel } from './invest.js';
@@ -275,11 +275,7 @@ export function mount(root, { scope, setBalance }) {
     }
   }
   const reload = coalesce(() => loadRecorded(null));
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    await loadRecorded(cursor);
-    more.disabled = false;
-  });
+  onLoadMore(more, () => loadRecorded(cursor));
 
   function openPanel(invoiceId) {
     if (panel) panel.close();

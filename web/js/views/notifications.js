@@ -3,7 +3,7 @@
 
 import { get, post } from '../api.js';
 import { describe } from '../describe.js';
-import { bellIcon, empty, formatDateTime, h, replaceChildren } from '../dom.js';
+import { bellIcon, empty, formatDateTime, h, onLoadMore, replaceChildren } from '../dom.js';
 
 let state = null;
 
@@ -25,6 +25,7 @@ export function mount(app) {
     if (!state.newest) return;
     const upTo = state.newest;
     markRead.disabled = true;
+    error.textContent = '';
     try {
       await post('/api/users/notifications/read', { upTo });
       if (!state) return;
@@ -42,11 +43,7 @@ export function mount(app) {
       markRead.disabled = false;
     }
   });
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    await load(state.cursor);
-    more.disabled = false;
-  });
+  onLoadMore(more, () => load(state.cursor));
   state.more = more;
   state.error = error;
   document.addEventListener('keydown', onKey);
@@ -103,6 +100,7 @@ async function load(cursor) {
     }
     state.cursor = page.nextCursor;
     state.loaded = true;
+    state.error.textContent = '';
     render();
   } catch (failure) {
     if (state) state.error.textContent = failure.message;

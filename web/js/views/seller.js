@@ -112,7 +112,7 @@ export function mount(root, { scope }) {
     },
   });
   scope.on('event', (frame) => {
-    if (frame.stream === 'user' || (frame.event === 'invoiceUpdated' && statuses.has(frame.data.id))) refresh();
+    if ((frame.stream === 'user' && frame.event !== 'walletUpdated') || (frame.event === 'invoiceUpdated' && statuses.has(frame.data.id))) refresh();
   });
   refresh();
 }
