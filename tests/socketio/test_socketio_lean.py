@@ -106,6 +106,21 @@ async def test_a_stopping_server_closes_lean_sockets_with_1001_and_keeps_each_on
         await check.aclose()
 
 
+async def _seed_recovery(client: LeanClient) -> None:
+    """A recovery record under the client's pid, as a resumed socket has: a clean leave deletes it, a drop
+    overwrites it (so "no record afterwards" can tell the two apart)."""
+    await client.market.redis.set(client.market.keys.socketio_recovery(client.pid), "seed")
+
+
+async def _forgotten(client: LeanClient, seconds: float = 5) -> bool:
+    """Whether the pid's recovery record is gone within ``seconds`` (a clean leave forgets it)."""
+    key = client.market.keys.socketio_recovery(client.pid)
+    async with asyncio.timeout(seconds):
+        while await client.market.redis.exists(key):  # noqa: ASYNC110 (a state of Redis, polled)
+            await asyncio.sleep(0.02)
+    return True
+
+
 async def _until_closed(ws: Any) -> int | None:
     try:
         while True:
@@ -165,6 +180,7 @@ async def test_behind_a_slow_authenticate_pongs_count_at_once_and_a_41_stays_a_c
         real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     async with _lean_client(real_backend) as client:
         _slow_authenticate(monkeypatch)
+        await _seed_recovery(client)
         before = client.subscriber.last_pong
         # the seed emits authenticate after connecting; a quick unmount then leaves: 41 and the close frame,
         # both while the answer is still waiting for Redis
@@ -173,15 +189,15 @@ async def test_behind_a_slow_authenticate_pongs_count_at_once_and_a_41_stays_a_c
         await client.ws.send("3")
         await asyncio.sleep(0.05)
         assert client.subscriber.last_pong > before  # not queued behind the authenticate
+        (lean,) = client.app.extensions["socketio"].lean.sockets
+        assert lean.connection._backlog is not None  # (which is still being answered)
         await client.ws.send("41")
         await client.ws.close()
         for _ in range(100):
             if not client.app.extensions["socketio"].sockets and not client.app.extensions["hub"].subscriptions:
                 break
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.5)  # the authenticate answer and the leave's Redis call finish
-        market = client.market
-        assert await market.redis.exists(market.keys.socketio_recovery(client.pid)) == 0  # forgotten, not saved
+        assert await _forgotten(client)  # not saved
 
 
 async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_follows_is_still_read(
@@ -196,6 +212,7 @@ async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_f
 
     async with _lean_client(real_backend) as client:
         monkeypatch.setattr(transport, "authenticate", unavailable)
+        await _seed_recovery(client)
         await client.ws.send('425["authenticate","' + client.investor.token + '"]')
         await client.ws.send("41")  # behind it: still a clean leave once the answer has gone out
         error = '{"code":"redis_unavailable","message":"retry shortly"}'
@@ -204,8 +221,7 @@ async def test_an_authenticate_that_redis_cannot_answer_gets_an_error_and_what_f
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(client.ws.recv(), 5)
         assert client.ws.close_code == 1000
-        await asyncio.sleep(0.2)
-        assert await client.market.redis.exists(client.market.keys.socketio_recovery(client.pid)) == 0
+        assert await _forgotten(client)
 
 
 async def test_a_replay_that_fails_leaves_nothing_subscribed(real_backend: Backend) -> None:
@@ -290,15 +306,14 @@ async def test_a_41_behind_a_queue_of_authenticates_ends_their_answering_and_is_
     async with _lean_client(real_backend) as client:
         calls = _slow_authenticate(monkeypatch)
         monkeypatch.setattr(transport, "BACKLOG_MAX", 3)
+        await _seed_recovery(client)
         for _ in range(4):  # one answered, three waiting: the backlog is full
             await client.ws.send('42["authenticate","' + client.investor.token + '"]')
         await client.ws.send("41")  # past the bound: the socket is closed (1013), but the leave is still clean
-        with pytest.raises(ConnectionClosed):
-            while True:
-                await asyncio.wait_for(client.ws.recv(), 5)
-        await asyncio.sleep(0.8)  # the answer in flight ends; nothing behind it is answered for a closed socket
+        assert await _until_closed(client.ws) == 1013
+        assert await _forgotten(client)
+        await asyncio.sleep(0.5)  # the answer in flight ends; nothing behind it is answered for a closed socket
         assert len(calls) == 1
-        assert await client.market.redis.exists(client.market.keys.socketio_recovery(client.pid)) == 0
 
 
 async def test_a_waiting_long_poll_is_not_a_request_the_fan_out_rests_for(real_backend: Backend) -> None:
@@ -317,7 +332,9 @@ async def test_a_waiting_long_poll_is_not_a_request_the_fan_out_rests_for(real_b
         async with http.get(url) as response:
             assert (await response.text()).startswith("40{")
         poll = asyncio.create_task(http.get(url))  # nothing to deliver: it waits
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(5):
+            while sid not in app.extensions["socketio"].polls:  # noqa: ASYNC110 (the server's state, polled)
+                await asyncio.sleep(0.02)
         assert not poll.done()
         assert hub.requests_in_flight == 0  # the fan-out does not rest for it
         async with http.post(url, data="41") as response:  # a clean leave answers the poll

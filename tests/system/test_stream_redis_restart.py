@@ -41,7 +41,8 @@ async def post_until_committed(client: Client, actor: Actor, path: str, body: di
             await asyncio.sleep(0.05)
 
 
-EXPECTED_FRAMES = 48 + 24  # per listener, 24 fundings: two events on its own stream and one on the market's
+FUNDINGS = 24
+EXPECTED_FRAMES = 3 * FUNDINGS  # per listener, each funding: two events on its own stream and one on the market's
 
 
 async def test_clients_miss_nothing_across_a_redis_restart(durable_redis: RedisProcess,
@@ -52,7 +53,7 @@ async def test_clients_miss_nothing_across_a_redis_restart(durable_redis: RedisP
         client = test_app.test_client()
         t = await trio(client, investor_money=100_000_000)
         invoices = [await create_invoice(client, t.seller, t.buyer, amount=1_000_000, ask_amount=900_000)
-                    for _ in range(24)]
+                    for _ in range(FUNDINGS)]
         market = market_of(test_app)
         starts = {
             "investor": (await stream_ids(market, market.keys.user_stream(t.investor.id)))[-1],
@@ -106,10 +107,10 @@ async def test_clients_miss_nothing_across_a_redis_restart(durable_redis: RedisP
 
         investor_truth = await stream_ids(market, market.keys.user_stream(t.investor.id), starts["investor"])
         market_truth = await stream_ids(market, market.keys.market_stream(), starts["market"])
-        assert len(market_truth) == 24  # one invoiceUpdated per funding, each committed once
-        assert len(investor_truth) == 48  # walletUpdated and investmentSuccess per funding
+        assert len(market_truth) == FUNDINGS  # one invoiceUpdated per funding, each committed once
+        assert len(investor_truth) == 2 * FUNDINGS  # walletUpdated and investmentSuccess per funding
         assert received["investor"]["user"] == investor_truth
         assert received["investor"]["market"] == market_truth
         assert received["seller"]["market"] == market_truth
-        assert len(received["seller"]["user"]) == 48
+        assert len(received["seller"]["user"]) == 2 * FUNDINGS
         assert app.extensions["hub"].reader.available

@@ -170,6 +170,8 @@ def test_a_retried_deposit_reuses_its_idempotency_key_and_moves_money_once(brows
     expect(rows.nth(1)).to_contain_text("+₹1,000.50")
     expect(rows.nth(1)).to_contain_text("₹2,001.00")
     expect(rows.nth(2)).to_contain_text("₹1,000.50")
+    tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
+    tab.context.close()
 
 
 def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Browser, server: WebServer) -> None:
@@ -192,8 +194,6 @@ def test_a_money_button_is_disabled_while_its_request_is_in_flight(browser: Brow
     expect(page.locator(".top .balance")).to_have_text("₹500.00")
     assert server.balance(investor) == 500 * RUPEE
     tab.assert_no_console_errors()
-    tab.context.close()
-    tab.assert_no_console_errors(allowed=("net::ERR_CONNECTION_RESET", "Failed to fetch"))
     tab.context.close()
 
 
