@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 PING_FRAME: Final = b"\x89\x00"
 HEARTBEAT_SLICE: Final = 256  # sockets pinged between pauses  # FIN + ping, no payload: the same bytes for every socket
-CLIENT_FRAME_BYTES_MAX: Final = 64 * 1024  # a client frame larger than this closes the socket (1009)
+CLIENT_FRAME_BYTES_MAX: Final = 0xFFFF  # the most a 16-bit length carries: a larger client frame closes the socket (1009)
 CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_TOO_BIG: Final = 1009
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2

@@ -9,13 +9,16 @@ from typing import Any, Final
 from finance.auth.users import User
 from finance.market import Market
 from finance.outcomes import DomainError, Outcome
+from streams.lean import CLIENT_FRAME_BYTES_MAX
 from streams.socketio.packets import SocketPacket, ack_packet, emit_packet
 from streams.socketio.recovery import RECOVERY_SECONDS, Positions, Record, decode_record
 
 # Engine.IO's defaults, as socket.io-client expects them
 PING_INTERVAL_MS: Final = 25_000
 PING_TIMEOUT_MS: Final = 20_000
-MAX_PAYLOAD_BYTES: Final = 100_000
+# the largest packet a client may send, advertised in the handshake: what a lean socket reads (a larger
+# frame closes it with 1009), so the limit does not depend on whether the socket has turned lean yet
+MAX_PAYLOAD_BYTES: Final = CLIENT_FRAME_BYTES_MAX
 # a socket that has not authenticated this long after it opened is closed
 AUTH_SECONDS: Final = 10.0
 AUTHENTICATE: Final = "authenticate"

@@ -341,3 +341,22 @@ async def test_a_waiting_long_poll_is_not_a_request_the_fan_out_rests_for(real_b
             assert await response.text() == "ok"
         (await asyncio.wait_for(poll, 5)).release()
         assert hub.requests_in_flight == 0
+
+
+async def test_a_lean_socket_reads_a_packet_as_large_as_the_handshake_allows_and_closes_on_a_larger_one(
+        real_backend: Backend) -> None:
+    """maxPayload in the open packet is what a lean socket reads: a packet of exactly that size is taken
+    (an unknown event, ignored), one byte more closes the socket with 1009."""
+    from streams.socketio.protocol import MAX_PAYLOAD_BYTES
+
+    def packet(size: int) -> str:
+        head = '42["unknown","'
+        return head + "a" * (size - len(head) - 2) + '"]'
+
+    async with _lean_client(real_backend) as client:
+        await client.ws.send(packet(MAX_PAYLOAD_BYTES))
+        await client.ws.send("41")  # still read after it: a clean leave
+        assert await _until_closed(client.ws) == 1000
+    async with _lean_client(real_backend) as client:
+        await client.ws.send(packet(MAX_PAYLOAD_BYTES + 1))
+        assert await _until_closed(client.ws) == 1009
