@@ -39,9 +39,10 @@ from streams.subscriber import CLIENT_CLOSED, CLOSE_GOING_AWAY, CONNECTION_LOST,
 
 log = logging.getLogger(__name__)
 
-PING_FRAME: Final = b"\x89\x00"
-HEARTBEAT_SLICE: Final = 256  # sockets pinged between pauses  # FIN + ping, no payload: the same bytes for every socket
-CLIENT_FRAME_BYTES_MAX: Final = 0xFFFF  # the most a 16-bit length carries: a larger client frame closes the socket (1009)
+PING_FRAME: Final = b"\x89\x00"  # FIN + ping, no payload: the same bytes for every socket
+HEARTBEAT_SLICE: Final = 256  # sockets pinged between pauses
+# the most a 16-bit frame length carries: a larger client frame closes the socket (1009)
+CLIENT_FRAME_BYTES_MAX: Final = 0xFFFF
 CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_TOO_BIG: Final = 1009
 _OPEN, _CLOSING, _CLOSED = 0, 1, 2

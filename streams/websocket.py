@@ -14,7 +14,7 @@ import contextlib
 import logging
 from typing import Final
 
-from quart import Blueprint, Response, current_app, g, request, websocket
+from quart import Blueprint, Response, current_app, g, websocket
 
 from finance import metrics
 from finance.api.errors import error_response, unavailable_response
@@ -58,22 +58,24 @@ def _since(name: str) -> Order | None:
     return cursor_order(websocket.args.get(name) or None, name, clamp=False)
 
 
-# requests that are not work to rest for: Socket.IO's long polls wait up to 25 s for events themselves,
-# and counting them would rest the fan-out for as long as any polling client is connected
-NOT_COUNTED_BLUEPRINTS: Final = frozenset({"socketio"})
-
-
 @blueprint.before_app_request
 async def _request_started() -> None:
     """Counts HTTP requests in flight, so that the fan-out rests for them (and only for them)."""
     found: Hub | None = current_app.extensions.get("hub")
-    if found is not None and request.blueprint not in NOT_COUNTED_BLUEPRINTS:
+    if found is not None:
         found.requests_in_flight += 1
         g.counted_by_hub = found
 
 
 @blueprint.teardown_app_request
 async def _request_ended(_error: BaseException | None) -> None:
+    stop_counting_request()
+
+
+def stop_counting_request() -> None:
+    """The request in flight is no work to rest for from now on: a Socket.IO long poll waits up to 25 s
+    for events itself, and counting it would rest the fan-out for as long as any polling client is
+    connected."""
     found: Hub | None = g.pop("counted_by_hub", None)
     if found is not None:
         found.requests_in_flight -= 1

@@ -58,7 +58,7 @@ from streams.socketio.recovery import Positions, parse_offset
 from streams.socketio.server import PING, SocketioServer
 from streams.source import stream_states
 from streams.subscriber import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED
-from streams.websocket import UNAVAILABLE
+from streams.websocket import UNAVAILABLE, stop_counting_request
 
 WATCH_SECONDS: Final = 0.1
 # once a poll has something, it waits this long for more before answering
@@ -109,6 +109,7 @@ async def _open(the_server: SocketioServer) -> Response:
 
 
 async def _poll(the_server: SocketioServer, sid: str) -> Response:
+    stop_counting_request()  # it waits for events: the fan-out does not rest for it
     market = the_server.market
     wake = asyncio.Event()
     if sid in the_server.polls:
