@@ -32,8 +32,8 @@ async def buyers(market: Market, prefix: str = "", limit: int = 20) -> list[dict
 
 async def index_buyers(market: Market) -> int:
     """Puts every registered buyer in the directory (for users registered before it existed); safe to run
-    again. Returns how many buyers the directory holds."""
-    user_ids: list[str] = list((await market.redis.hgetall(market.keys.users_by_email())).values())
+    again. Returns how many registered buyers it found (each is in the directory afterwards)."""
+    user_ids: list[str] = await market.redis.hvals(market.keys.users_by_email())
     entries: dict[str, int] = {}
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start:start + 500]
