@@ -4,6 +4,7 @@ retried money click that reuses its Idempotency-Key."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -220,4 +221,28 @@ def test_an_api_refusal_is_shown_beside_its_control_with_the_apis_message(browse
     expect(deposit.get_by_role("alert")).to_be_visible()
     expect(deposit.get_by_role("alert")).to_contain_text("Not an amount")
     tab.assert_no_console_errors(allowed=("409",))
+    tab.context.close()
+
+
+def test_mark_all_read_leaves_what_arrived_while_it_was_in_flight_unread(browser: Browser,
+                                                                        server: WebServer) -> None:
+    """Mark all read marks up to the newest notification shown when it was clicked: one that arrives
+    while the request is on its way stays unread, on the bell as on the server."""
+    investor = server.sign_up("investor", "Bell Race")
+    server.deposit(investor, 100 * RUPEE)
+    tab = signed_in(browser, server, investor)
+    page = tab.page
+    bell = page.get_by_role("button", name=re.compile(r"Notifications"))
+    expect(bell.locator(".count")).to_have_text("1")
+    bell.click()
+    held = hold_requests(page, "**/api/users/notifications/read")
+    page.get_by_role("region", name="Notifications").get_by_role("button", name="Mark all read").click()
+    wait_routed(page, held, 1)
+    server.deposit(investor, 5 * RUPEE)  # arrives while the mark is on its way
+    expect(bell.locator(".count")).to_have_text("2")
+    with page.expect_response("**/api/users/notifications/read"):
+        held[0].continue_()
+    expect(bell.locator(".count")).to_have_text("1")  # the newcomer
+    assert server.api("GET", "/api/users/notifications", investor.token)["unread"] == 1
+    tab.assert_no_console_errors()
     tab.context.close()
